@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint unit apt-deps clean
+
+$(VENV)/.runtime-deps: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.runtime-deps
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+apt-deps:
+	scripts/install-apt.sh
+
+## run: the server on embedded defaults (SQLite, local screenshot store, file outbox)
+run: $(VENV)/.runtime-deps
+	$(PY) scripts/run.py
+
+## test: install what the tests need, lint, type-check and run the whole suite
+test: apt-deps $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Battery reading and the suspend/resume policy."""
+
+from __future__ import annotations

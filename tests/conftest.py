@@ -1,0 +1,188 @@
+"""Fixtures for the real parts: Xvfb, an SMTP server, SQLite/PostgreSQL databases, an S3 API server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import free_port, port_open, wait_until
+
+POSTGRES_ENV = "VINOVA_TEST_DATABASE_URL"
+
+
+# --------------------------------------------------------------------------- X server
+@dataclass
+class XDisplay:
+    """A running Xvfb server; ``name`` is the DISPLAY value (e.g. ":42")."""
+
+    name: str
+    width: int
+    height: int
+
+    def env(self) -> dict[str, str]:
+        """A copy of os.environ pointing DISPLAY at this server."""
+        return {**os.environ, "DISPLAY": self.name}
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[XDisplay]:
+    """One Xvfb for the session, started with -noreset and held open by one connection.
+
+    Without -noreset Xvfb resets when its last client leaves and 1-3 % of new connections fail.
+    """
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (make test installs it with apt)")
+    number = next(n for n in range(90, 190) if not Path(f"/tmp/.X{n}-lock").exists())
+    name = f":{number}"
+    width, height = 1920, 1080
+    process = subprocess.Popen(
+        ["Xvfb", name, "-screen", "0", f"{width}x{height}x24", "-noreset", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    previous = os.environ.get("DISPLAY")
+    try:
+        wait_until(
+            lambda: subprocess.run(
+                ["xdpyinfo", "-display", name], capture_output=True, check=False
+            ).returncode == 0,
+            timeout=15,
+            message="Xvfb to accept connections",
+        )
+        from Xlib import display as xdisplay  # python-xlib comes with pynput
+
+        holder = xdisplay.Display(name)
+        os.environ["DISPLAY"] = name
+        yield XDisplay(name, width, height)
+        holder.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
+        process.terminate()
+        process.wait(10)
+
+
+# --------------------------------------------------------------------------- SMTP
+@dataclass
+class SmtpCapture:
+    """An aiosmtpd server that keeps every message it receives."""
+
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def messages_to(self, address: str) -> list[Message]:
+        """Messages whose To header contains ``address``, oldest first."""
+        with self.lock:
+            return [m for m in self.messages if address.lower() in str(m.get("To", "")).lower()]
+
+    def wait_for_message(self, address: str, count: int = 1, timeout: float = 10.0) -> Message:
+        """Wait until ``count`` messages reached ``address``; return the newest."""
+        wait_until(lambda: len(self.messages_to(address)) >= count, timeout, message=f"mail to {address}")
+        return self.messages_to(address)[-1]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpCapture]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it receives."""
+    from aiosmtpd.controller import Controller
+
+    capture = SmtpCapture("127.0.0.1", free_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            message = message_from_bytes(envelope.original_content or envelope.content)
+            with capture.lock:
+                capture.messages.append(message)
+            return "250 Message accepted for delivery"
+
+    controller = Controller(Handler(), hostname=capture.host, port=capture.port)
+    controller.start()
+    try:
+        yield capture
+    finally:
+        controller.stop()
+
+
+# --------------------------------------------------------------------------- databases
+def _postgres_schema_url(base_url: str, schema: str) -> str:
+    separator = "&" if "?" in base_url else "?"
+    return f"{base_url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: SQLite in tmp_path, and PostgreSQL in its own schema when configured."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vinova.db'}"
+        return
+    base_url = os.environ.get(POSTGRES_ENV)
+    if not base_url:
+        pytest.skip(f"PostgreSQL variant skipped: set {POSTGRES_ENV} (.ci/run sets it)")
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _postgres_schema_url(base_url, schema)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- S3 API server
+@dataclass
+class S3Server:
+    """A moto S3 server process; ``endpoint_url`` speaks the S3 API over HTTP."""
+
+    endpoint_url: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Stop the server (an outage); its data is lost with the process."""
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def start_s3_server(port: int | None = None) -> S3Server:
+    """Start moto's S3 server as a separate process and wait until it answers."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: port_open(port), timeout=30, message="moto server to listen")
+    return S3Server(f"http://127.0.0.1:{port}", port, process)
+
+
+@pytest.fixture
+def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """A real S3 API over HTTP with throwaway credentials in the environment."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-access-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    server = start_s3_server()
+    try:
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.stop()

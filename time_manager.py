@@ -1,0 +1,3 @@
+"""UTC now, IANA zone conversion, display strings and local-day bounds."""
+
+from __future__ import annotations
