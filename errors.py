@@ -5,7 +5,9 @@
     ├── AuthError            credentials, codes or tokens refused (HTTP 401-ish)
     │   └── SessionExpired   the server no longer accepts our token: sign in again
     ├── TransientError       worth retrying later with backoff and jitter (network, timeout, 408/429/5xx)
-    └── PermanentError       never retried; the item is kept aside with the reason (other 4xx, corrupt file)
+    ├── PermanentError       never retried; the item is kept aside with the reason (other 4xx, corrupt file)
+    ├── CaptureFailed        the screen could not be grabbed (no display, X error); the capture is skipped
+    └── RequestRefused       the server's rules refuse a request; carries HTTP status, stable code, field
 
 Adapters translate library exceptions (requests, botocore, Xlib, OSError) into these at the
 boundary with ``raise ... from exc``; feature code never imports a third-party exception.
@@ -55,3 +57,25 @@ class TransientError(VinovaError):
 
 class PermanentError(VinovaError):
     """A failure that retrying cannot fix (e.g. a 4xx other than 401/408/429): keep the item aside."""
+
+
+class CaptureFailed(VinovaError):
+    """The screen could not be grabbed (no display, X connection refused); this capture is skipped."""
+
+
+class RequestRefused(VinovaError):
+    """A request broke a server rule; ``status``/``code``/``field`` map onto the HTTP error body."""
+
+    def __init__(self, message: str, *, status: int, code: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.field = field
+
+    def to_json(self) -> dict[str, object]:
+        """The ``{"error": {...}}`` body of docs/API.md (``fields`` when a field is to blame)."""
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["fields"] = {self.field: self.message}
+        return {"error": body}
