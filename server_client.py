@@ -1,0 +1,242 @@
+"""The agent's HTTP client for the Vinova server: sign-in, config, activity and screenshot calls.
+
+Every library error is translated here, at the boundary (STYLE §4):
+network errors, timeouts, 408, 429 and 5xx → TransientError; 401 on a token call → SessionExpired;
+sign-in refusals → AuthError with the server's stable code; other 4xx → PermanentError.
+Responses are classified on explicit status codes, never on a Response's truthiness.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from errors import AuthError, PermanentError, SessionExpired, TransientError
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 429})
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A pending email-OTP challenge: where the code went and until when it is valid."""
+
+    challenge_id: str
+    sent_to: str
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A bearer token and who it belongs to."""
+
+    token: str
+    username: str
+    is_admin: bool
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigResponse:
+    """The answer to ``GET /get-config``: the raw payload (None on 304) and its ETag."""
+
+    payload: dict[str, Any] | None
+    etag: str | None
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _error_fields(response: requests.Response) -> tuple[str, str]:
+    """The server's stable error code and message, or generic ones for a non-JSON body."""
+    try:
+        body = response.json()
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        return str(error.get("code", "http_error")), str(error.get("message", response.reason))
+    except ValueError:
+        return "http_error", f"HTTP {response.status_code} {response.reason}"
+
+
+class ServerClient:
+    """Talks to one Vinova server; thread-safe (the token is read under a lock, Session is shared)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        token: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session or requests.Session()
+        self._timeout_seconds = timeout_seconds
+        self._token = token
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ token
+    @property
+    def token(self) -> str | None:
+        """The bearer token in use, or None before sign-in."""
+        with self._lock:
+            return self._token
+
+    def set_token(self, token: str | None) -> None:
+        """Use ``token`` for every later call (None forgets it)."""
+        with self._lock:
+            self._token = token
+
+    # ------------------------------------------------------------------ transport
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        authenticated: bool = True,
+        params: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request; network failures become TransientError. Status handling is the caller's."""
+        all_headers = dict(headers or {})
+        if authenticated:
+            token = self.token
+            if token is None:
+                raise SessionExpired("not signed in")
+            all_headers["Authorization"] = f"Bearer {token}"
+        try:
+            return self._session.request(
+                method,
+                f"{self.base_url}{path}",
+                json=json_body,
+                headers=all_headers,
+                params=params,
+                timeout=self._timeout_seconds,
+            )
+        except requests.Timeout as exc:
+            raise TransientError(f"{method} {path}: the server did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise TransientError(f"{method} {path}: cannot reach the server ({type(exc).__name__})") from exc
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response, what: str, *, token_call: bool = True) -> None:
+        """Translate a non-2xx/304 answer into the error hierarchy."""
+        status = response.status_code
+        if status < 400:
+            return
+        code, message = _error_fields(response)
+        if status >= 500 or status in RETRYABLE_STATUSES:
+            raise TransientError(f"{what}: HTTP {status} ({code})", _retry_after_seconds(response))
+        if status == 401 and token_call:
+            raise SessionExpired(f"{what}: the server no longer accepts this session ({code})")
+        raise PermanentError(f"{what}: HTTP {status} {code}: {message}")
+
+    # ------------------------------------------------------------------ sign-in
+    def _auth_call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._request("POST", path, json_body=body, authenticated=False)
+        status = response.status_code
+        if status >= 500 or status == 408:
+            raise TransientError(f"sign-in: the server failed (HTTP {status})")
+        if status >= 400:
+            code, message = _error_fields(response)
+            retry_after = _retry_after_seconds(response)
+            wait_seconds = None if retry_after is None else int(retry_after)
+            raise AuthError(message, code=code, retry_after_seconds=wait_seconds)
+        data = response.json()
+        if not isinstance(data, dict):
+            raise PermanentError("sign-in: the server answered with something other than a JSON object")
+        return data
+
+    def login(self, username: str, password: str) -> Challenge:
+        """Check the password; the server mails a 6-digit code to the account's address."""
+        data = self._auth_call("/auth/login", {"username": username, "password": password})
+        return Challenge(str(data["challenge_id"]), str(data.get("sent_to", "")), data.get("expires_at"))
+
+    def verify(self, challenge_id: str, code: str) -> SignedIn:
+        """Trade the emailed code for a bearer token (which this client then uses)."""
+        data = self._auth_call("/auth/verify", {"challenge_id": challenge_id, "code": code})
+        signed_in = SignedIn(
+            token=str(data["token"]),
+            username=str(data["username"]),
+            is_admin=bool(data.get("is_admin", False)),
+            expires_at=str(data.get("expires_at", "")),
+        )
+        self.set_token(signed_in.token)
+        return signed_in
+
+    def resend(self, challenge_id: str) -> Challenge:
+        """Ask for a new code for the same challenge (the server allows one per 30 s)."""
+        data = self._auth_call("/auth/resend", {"challenge_id": challenge_id})
+        return Challenge(challenge_id, str(data.get("sent_to", "")), data.get("expires_at"))
+
+    def logout(self) -> None:
+        """Revoke the token on the server (best effort) and forget it."""
+        try:
+            response = self._request("POST", "/auth/logout")
+            if response.status_code not in (200, 204, 401):
+                log.warning("sign-out: the server answered HTTP %s", response.status_code)
+        except (TransientError, SessionExpired) as exc:
+            log.warning("sign-out: %s", exc)
+        finally:
+            self.set_token(None)
+
+    def whoami(self) -> dict[str, Any]:
+        """``GET /auth/me``: checks that the stored token still works."""
+        response = self._request("GET", "/auth/me")
+        self._raise_for_status(response, "session check")
+        data = response.json()
+        if not isinstance(data, dict):
+            raise PermanentError("session check: unexpected answer")
+        return data
+
+    # ------------------------------------------------------------------ config
+    def get_config(self, etag: str | None) -> ConfigResponse:
+        """``GET /get-config`` with If-None-Match; the payload is NOT validated here (the poller does it)."""
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._request("GET", "/get-config", headers=headers)
+        if response.status_code == 304:
+            return ConfigResponse(None, etag)
+        self._raise_for_status(response, "config poll")
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise PermanentError("config poll: the answer is not valid JSON") from exc
+        if not isinstance(payload, dict):
+            raise PermanentError("config poll: the answer is not a JSON object")
+        return ConfigResponse(payload, response.headers.get("ETag"))
+
+    # ------------------------------------------------------------------ activity
+    def post_activity(self, samples: list[dict[str, Any]]) -> int:
+        """``POST /activity``; returns how many samples the server accepted."""
+        response = self._request("POST", "/activity", json_body={"samples": samples})
+        self._raise_for_status(response, "activity upload")
+        data = response.json()
+        return int(data.get("accepted", len(samples))) if isinstance(data, dict) else len(samples)
+
+    # ------------------------------------------------------------------ screenshots
+    def sign_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /uploads/sign``: the method, URL and headers of a short-lived PUT for one capture."""
+        response = self._request("POST", "/uploads/sign", json_body=body)
+        self._raise_for_status(response, "upload signing")
+        data = response.json()
+        if not isinstance(data, dict) or "url" not in data:
+            raise PermanentError("upload signing: unexpected answer")
+        return data
+
+    def register_screenshot(self, body: dict[str, Any]) -> None:
+        """``POST /screenshots``: record an uploaded capture (idempotent on its key)."""
+        response = self._request("POST", "/screenshots", json_body=body)
+        self._raise_for_status(response, "screenshot registration")
