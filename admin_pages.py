@@ -1,0 +1,274 @@
+"""The ``/admin`` web pages: sign-in with password then the emailed code, config forms, the audit log.
+
+The browser holds a signed session cookie carrying a server-side bearer token (so revocation,
+expiry and disabled accounts apply as for the API). Every form carries a per-session CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers.response import Response as BaseResponse
+
+import store
+from auth_manager import Principal
+from config_updater import SCHEMA, SCHEMA_BY_NAME, parse_form_value, validate_config, validate_overrides
+from errors import AuthError, ConfigError, TransientError
+
+if TYPE_CHECKING:
+    from app import ServerContext
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+CSRF_FIELD = "csrf_token"
+
+
+def _services() -> ServerContext:
+    context: ServerContext = current_app.extensions["vinova"]
+    return context
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use)."""
+    token = session.get(CSRF_FIELD)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session[CSRF_FIELD] = token
+    return token
+
+
+@blueprint.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token}
+
+
+@blueprint.before_request
+def _check_csrf() -> None:
+    if request.method != "POST":
+        return
+    expected = session.get(CSRF_FIELD)
+    sent = request.form.get(CSRF_FIELD, "")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
+        abort(400, description="the form's CSRF token is missing or wrong; reload the page")
+
+
+def _signed_in() -> Principal | None:
+    token = session.get("token")
+    if not isinstance(token, str):
+        return None
+    try:
+        return _services().auth.authenticate(token)
+    except AuthError:
+        session.pop("token", None)
+        return None
+
+
+def _admin_or_redirect() -> Principal | BaseResponse:
+    principal = _signed_in()
+    if principal is None:
+        return redirect(url_for("admin.login"))
+    if not principal.is_admin:
+        abort(403, description="this needs an administrator account")
+    return principal
+
+
+def _field_rows(values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"spec": spec, "value": values.get(spec.name), "error": errors.get(spec.name)} for spec in SCHEMA
+    ]
+
+
+# --------------------------------------------------------------------------- sign-in
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | tuple[str, int] | str:
+    """Step 1: username and password; mails the code."""
+    if request.method == "GET":
+        return render_template("admin_login.html", error=None, username="")
+    username = request.form.get("username", "")
+    password = request.form.get("password", "")
+    try:
+        issued = _services().auth.login(username, password)
+    except AuthError as exc:
+        status = 429 if exc.code == "too_many_attempts" else 401
+        return render_template("admin_login.html", error=str(exc), username=username), status
+    except TransientError:
+        return render_template(
+            "admin_login.html", error="the sign-in mail could not be sent; try again later", username=username
+        ), 503
+    session["challenge_id"] = issued.challenge_id
+    session["sent_to"] = issued.sent_to
+    return redirect(url_for("admin.verify"))
+
+
+@blueprint.route("/verify", methods=["GET", "POST"])
+def verify() -> BaseResponse | tuple[str, int] | str:
+    """Step 2: the emailed code; on success the session holds a token."""
+    challenge_id = session.get("challenge_id")
+    if not isinstance(challenge_id, str):
+        return redirect(url_for("admin.login"))
+    sent_to = session.get("sent_to", "")
+    if request.method == "GET":
+        return render_template("admin_verify.html", sent_to=sent_to, error=None)
+    try:
+        issued = _services().auth.verify(challenge_id, request.form.get("code", "").strip())
+    except AuthError as exc:
+        if exc.code in {"challenge_locked", "code_used"}:
+            session.pop("challenge_id", None)
+        status = 429 if exc.code == "challenge_locked" else 401
+        return render_template("admin_verify.html", sent_to=sent_to, error=str(exc)), status
+    session.pop("challenge_id", None)
+    session["token"] = issued.token
+    if not issued.is_admin:
+        _services().auth.logout(issued.token)
+        session.pop("token", None)
+        abort(403, description="this needs an administrator account")
+    return redirect(url_for("admin.index"))
+
+
+@blueprint.post("/resend")
+def resend() -> BaseResponse | tuple[str, int]:
+    """Mail a new code for the pending sign-in."""
+    challenge_id = session.get("challenge_id")
+    if not isinstance(challenge_id, str):
+        return redirect(url_for("admin.login"))
+    try:
+        _services().auth.resend(challenge_id)
+    except (AuthError, TransientError) as exc:
+        return render_template("admin_verify.html", sent_to=session.get("sent_to", ""), error=str(exc)), 429
+    flash("A new code is on its way.")
+    return redirect(url_for("admin.verify"))
+
+
+@blueprint.post("/logout")
+def logout() -> BaseResponse:
+    """Revoke the session's token and forget it."""
+    token = session.pop("token", None)
+    if isinstance(token, str):
+        _services().auth.logout(token)
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+# --------------------------------------------------------------------------- config
+def _index_page(values: dict[str, Any], errors: dict[str, str], principal: Principal) -> str:
+    context = _services()
+    with context.database.session() as db:
+        version = store.config_version(db)
+    users = context.auth.list_users()
+    return render_template(
+        "admin_index.html", rows=_field_rows(values, errors), users=users, version=version,
+        principal=principal,
+    )
+
+
+@blueprint.get("/")
+def index() -> BaseResponse | str:
+    """The global defaults form and the list of users."""
+    principal = _admin_or_redirect()
+    if not isinstance(principal, Principal):
+        return principal
+    with _services().database.session() as db:
+        values = store.global_config(db)
+    return _index_page(values, {}, principal)
+
+
+@blueprint.post("/config")
+def save_global_config() -> BaseResponse | tuple[str, int]:
+    """Save the global defaults form; errors are shown beside each field."""
+    principal = _admin_or_redirect()
+    if not isinstance(principal, Principal):
+        return principal
+    submitted = {spec.name: parse_form_value(spec, request.form.get(spec.name)) for spec in SCHEMA}
+    try:
+        changes = validate_config(submitted, partial=False)
+    except ConfigError as exc:
+        return _index_page(submitted, exc.errors, principal), 400
+    context = _services()
+    with context.database.session() as db:
+        changed = store.update_global_config(db, principal.username, changes, context.now())
+    flash(f"Saved: {changed} setting(s) changed." if changed else "Nothing changed.")
+    return redirect(url_for("admin.index"))
+
+
+def _user_page(
+    username: str, submitted: dict[str, Any] | None, errors: dict[str, str], principal: Principal
+) -> str:
+    context = _services()
+    with context.database.session() as db:
+        user = store.find_user(db, username)
+        if user is None:
+            abort(404, description=f"user {username!r} not found")
+        overrides = store.user_overrides(db, user.id)
+        defaults = store.global_config(db)
+        effective = store.effective_config(db, user.id)
+    shown = overrides if submitted is None else submitted
+    rows = [
+        {"spec": spec, "value": shown.get(spec.name), "default": defaults[spec.name],
+         "effective": effective[spec.name], "error": errors.get(spec.name)}
+        for spec in SCHEMA
+    ]
+    return render_template("admin_user.html", username=username, rows=rows, principal=principal)
+
+
+@blueprint.get("/users/<username>")
+def user_config(username: str) -> BaseResponse | str:
+    """One user's overrides form."""
+    principal = _admin_or_redirect()
+    if not isinstance(principal, Principal):
+        return principal
+    return _user_page(username, None, {}, principal)
+
+
+def _parse_override(name: str, raw: str | None) -> Any:
+    """An override form value: empty means "inherit the global default" (None)."""
+    if raw is None or raw.strip() == "":
+        return None
+    spec = SCHEMA_BY_NAME[name]
+    if spec.kind is bool:
+        return raw == "true" if raw in {"true", "false"} else raw
+    return parse_form_value(spec, raw)
+
+
+@blueprint.post("/users/<username>")
+def save_user_config(username: str) -> BaseResponse | tuple[str, int]:
+    """Save one user's overrides; an empty field removes the override."""
+    principal = _admin_or_redirect()
+    if not isinstance(principal, Principal):
+        return principal
+    submitted = {spec.name: _parse_override(spec.name, request.form.get(spec.name)) for spec in SCHEMA}
+    try:
+        changes = validate_overrides(submitted)
+    except ConfigError as exc:
+        return _user_page(username, submitted, exc.errors, principal), 400
+    context = _services()
+    with context.database.session() as db:
+        user = store.find_user(db, username)
+        if user is None:
+            abort(404, description=f"user {username!r} not found")
+        changed = store.update_user_overrides(db, principal.username, user, changes, context.now())
+    flash(f"Saved: {changed} override(s) changed." if changed else "Nothing changed.")
+    return redirect(url_for("admin.user_config", username=username))
+
+
+@blueprint.get("/audit")
+def audit() -> BaseResponse | str:
+    """The config audit log, newest first."""
+    principal = _admin_or_redirect()
+    if not isinstance(principal, Principal):
+        return principal
+    with _services().database.session() as db:
+        entries = store.audit_entries(db, 500)
+    return render_template("admin_audit.html", entries=entries, principal=principal)

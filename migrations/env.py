@@ -1,0 +1,44 @@
+"""Alembic environment: runs on the connection the server hands over (``store.Database.migrate``).
+
+Run by hand with ``alembic -c migrations/alembic.ini upgrade head`` and ``VINOVA_DATABASE_URL`` set.
+"""
+
+from __future__ import annotations
+
+import os
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from store import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    """Upgrade on the given connection, or on VINOVA_DATABASE_URL when run from the command line."""
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run_on(connection)
+        return
+    url = context.config.get_main_option("sqlalchemy.url") or os.environ.get("VINOVA_DATABASE_URL")
+    if not url:
+        raise RuntimeError("set VINOVA_DATABASE_URL to run migrations by hand")
+    engine = create_engine(url)
+    with engine.begin() as own_connection:
+        _run_on(own_connection)
+    engine.dispose()
+
+
+def _run_on(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations()

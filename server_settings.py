@@ -1,0 +1,189 @@
+"""The server's settings: defaults < ``.env`` < environment < ``create_app(overrides)``, parsed once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+DEFAULT_TOKEN_TTL_SECONDS = 7 * 24 * 3600
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
+
+# Every variable the server reads, with its default ("" means unset).
+DEFAULTS: dict[str, str] = {
+    "VINOVA_ENV_FILE": ".env",
+    "VINOVA_DATA_DIR": "./data",
+    "VINOVA_DATABASE_URL": "",
+    "VINOVA_SECRET_KEY": "",
+    "VINOVA_TOKEN_TTL": str(DEFAULT_TOKEN_TTL_SECONDS),
+    "VINOVA_MAX_BODY_BYTES": str(DEFAULT_MAX_BODY_BYTES),
+    "VINOVA_LOG_LEVEL": "INFO",
+    "SMTP_HOST": "",
+    "SMTP_PORT": "587",
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": "true",
+    "SMTP_TIMEOUT": "15",
+    "MAIL_FROM": "vinova@localhost",
+}
+
+_TRUE_WORDS = {"1", "true", "yes", "on"}
+_FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def utc_now() -> datetime:
+    """The real clock: tz-aware UTC now."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where mail goes; ``host`` None means the file outbox under the data dir."""
+
+    host: str | None
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+    starttls: bool
+    timeout_seconds: float
+    mail_from: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Everything the server needs to start, parsed and checked once."""
+
+    data_dir: Path
+    database_url: str
+    secret_key: str = field(repr=False)
+    token_ttl_seconds: int
+    max_body_bytes: int
+    log_level: str
+    smtp: SmtpSettings
+    clock: Clock
+    # The layered raw values (strings), so later parts can read their own variables.
+    values: Mapping[str, str] = field(repr=False, compare=False)
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where mail is written as .eml files when no SMTP host is configured."""
+        return self.data_dir / "outbox"
+
+    def get(self, name: str, default: str = "") -> str:
+        """A raw layered value by variable name ("" when unset and no default is given)."""
+        value = self.values.get(name, "")
+        return value if value != "" else default
+
+
+def _layered_values(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """defaults < .env file < environment < overrides, all as strings."""
+    env_file = str(overrides.get("VINOVA_ENV_FILE", os.environ.get("VINOVA_ENV_FILE", ".env")))
+    file_values: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        file_values = {key: value or "" for key, value in dotenv_values(env_file).items()}
+    values = dict(DEFAULTS)
+    values.update(file_values)
+    values.update(os.environ)
+    for key, value in overrides.items():
+        if key == "clock":
+            continue
+        values[key] = "" if value is None else str(value)
+    return values
+
+
+def _parse_int(values: Mapping[str, str], name: str, minimum: int, maximum: int) -> int:
+    raw = values[name].strip()
+    try:
+        number = int(raw)
+    except ValueError as exc:
+        raise ConfigError({name: f"must be a whole number, got {raw!r}"}) from exc
+    if not minimum <= number <= maximum:
+        raise ConfigError({name: f"must be between {minimum} and {maximum}"})
+    return number
+
+
+def _parse_bool(values: Mapping[str, str], name: str) -> bool:
+    raw = values[name].strip().lower()
+    if raw in _TRUE_WORDS:
+        return True
+    if raw in _FALSE_WORDS:
+        return False
+    raise ConfigError({name: f"must be true or false, got {raw!r}"})
+
+
+def _load_or_create_secret_key(data_dir: Path) -> str:
+    """The generated secret key in the data dir, created 0600 on first use."""
+    path = data_dir / SECRET_KEY_FILE_NAME
+    if path.is_file():
+        return path.read_text(encoding="ascii").strip()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    logger.info("generated a new secret key in %s", path)
+    return key
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
+    """Parse the layered settings; raise ConfigError naming the bad variable."""
+    overrides = dict(overrides or {})
+    values = _layered_values(overrides)
+    clock = overrides.get("clock", utc_now)
+    if not callable(clock):
+        raise ConfigError({"clock": "must be a callable returning tz-aware UTC now"})
+    data_dir_text = values["VINOVA_DATA_DIR"].strip()
+    if not data_dir_text:
+        raise ConfigError({"VINOVA_DATA_DIR": "must not be empty"})
+    data_dir = Path(data_dir_text).expanduser().resolve()
+    database_url = values["VINOVA_DATABASE_URL"].strip() or f"sqlite:///{data_dir / 'vinova.db'}"
+    if "://" not in database_url:
+        raise ConfigError({"VINOVA_DATABASE_URL": "must be a database URL such as postgresql+psycopg://..."})
+    log_level = values["VINOVA_LOG_LEVEL"].strip().upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError({"VINOVA_LOG_LEVEL": "must be DEBUG, INFO, WARNING, ERROR or CRITICAL"})
+    smtp_host = values["SMTP_HOST"].strip() or None
+    mail_from = values["MAIL_FROM"].strip()
+    if "@" not in mail_from:
+        raise ConfigError({"MAIL_FROM": "must be an email address"})
+    smtp = SmtpSettings(
+        host=smtp_host,
+        port=_parse_int(values, "SMTP_PORT", 1, 65535),
+        username=values["SMTP_USERNAME"] or None,
+        password=values["SMTP_PASSWORD"] or None,
+        starttls=_parse_bool(values, "SMTP_STARTTLS"),
+        timeout_seconds=float(_parse_int(values, "SMTP_TIMEOUT", 1, 300)),
+        mail_from=mail_from,
+    )
+    token_ttl_seconds = _parse_int(values, "VINOVA_TOKEN_TTL", 60, 366 * 24 * 3600)
+    max_body_bytes = _parse_int(values, "VINOVA_MAX_BODY_BYTES", 1024, 1024 * 1024 * 1024)
+    secret_key = values["VINOVA_SECRET_KEY"].strip()
+    if secret_key and len(secret_key) < 16:
+        raise ConfigError({"VINOVA_SECRET_KEY": "must be at least 16 characters"})
+    if not secret_key:
+        secret_key = _load_or_create_secret_key(data_dir)
+    return ServerSettings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key=secret_key,
+        token_ttl_seconds=token_ttl_seconds,
+        max_body_bytes=max_body_bytes,
+        log_level=log_level,
+        smtp=smtp,
+        clock=clock,
+        values=values,
+    )

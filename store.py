@@ -1,0 +1,587 @@
+"""The server's database: models, engine and sessions, Alembic migrations, config and activity data.
+
+Timestamps are stored as UTC and always come back tz-aware (SQLite drops tzinfo, see
+:class:`UtcDateTime`). The schema is created or upgraded by Alembic on start, so an upgrade
+never loses data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytz
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from config_updater import DEFAULTS as CONFIG_DEFAULTS
+from config_updater import SCHEMA_BY_NAME
+from errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+# --------------------------------------------------------------------------- types and models
+class UtcDateTime(TypeDecorator[datetime]):
+    """A datetime stored as UTC and returned tz-aware; naive input is a programming error."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a tz-aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite keeps text: store naive UTC so text order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (migrations refer to them)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """An account: signs in with password + emailed code."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LoginChallenge(Base):
+    """A pending email-code sign-in: the code is kept only as an HMAC."""
+
+    __tablename__ = "login_challenges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    locked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class AuthToken(Base):
+    """A bearer token, stored as its SHA-256; revocable."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class LoginFailure(Base):
+    """One failed password attempt on an account (for throttling)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_user_time", "user_id", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class GlobalConfigValue(Base):
+    """A global default set by an admin (keys not stored fall back to the schema default)."""
+
+    __tablename__ = "config_global"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class UserConfigOverride(Base):
+    """One user's override of one config key."""
+
+    __tablename__ = "config_user_overrides"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class ConfigAudit(Base):
+    """Who changed which config key when, old → new; the newest id is the config version."""
+
+    __tablename__ = "config_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(80))
+    target_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    key: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class ActivitySample(Base):
+    """One user's activity in one UTC minute; a resent minute replaces the row."""
+
+    __tablename__ = "activity_samples"
+    __table_args__ = (UniqueConstraint("user_id", "minute_start", name="uq_activity_samples_user_minute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    minute_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    active_seconds: Mapped[int] = mapped_column(Integer)
+    keys: Mapped[int] = mapped_column(Integer)
+    clicks: Mapped[int] = mapped_column(Integer)
+    scrolls: Mapped[int] = mapped_column(Integer)
+    mouse_px: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64))
+    utc_offset_minutes: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Screenshot(Base):
+    """Metadata of one uploaded screenshot (the JPEG itself lives in object storage)."""
+
+    __tablename__ = "screenshots"
+    __table_args__ = (Index("ix_screenshots_user_taken", "user_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    timezone: Mapped[str] = mapped_column(String(64))
+    blurred: Mapped[bool] = mapped_column(Boolean)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# --------------------------------------------------------------------------- engine, sessions, migrations
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """An engine plus a session factory; ``session()`` is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.dialect_name = parsed.get_backend_name()
+        connect_args: dict[str, Any] = {}
+        if self.dialect_name == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            connect_args = {"timeout": 30, "check_same_thread": False}
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        if self.dialect_name == "sqlite":
+            event.listen(self.engine, "connect", _enable_sqlite_foreign_keys)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: commits when the block ends normally, rolls back on an exception."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def _alembic_config(self, connection: Connection) -> AlembicConfig:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        return config
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration (a no-op when already there)."""
+        before = self.current_revision()
+        with self.engine.begin() as connection:
+            command.upgrade(self._alembic_config(connection), "head")
+        after = self.current_revision()
+        if before != after:
+            logger.info("database schema upgraded from %s to %s", before, after)
+
+    def current_revision(self) -> str | None:
+        """The Alembic revision the database is at (None for an empty database)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str:
+        """The newest migration shipped with this code."""
+        with self.engine.connect() as connection:
+            head = ScriptDirectory.from_config(self._alembic_config(connection)).get_current_head()
+        if head is None:
+            raise RuntimeError("no migrations found")
+        return head
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+# --------------------------------------------------------------------------- config data
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One config change as shown in the audit log."""
+
+    id: int
+    at: datetime
+    actor: str
+    scope: str
+    key: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "scope": self.scope,
+            "key": self.key,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+def global_config(session: Session) -> dict[str, Any]:
+    """The global defaults: schema defaults overlaid with what admins stored, in schema order."""
+    stored = {row.key: row.value for row in session.scalars(select(GlobalConfigValue))}
+    return {key: stored.get(key, default) for key, default in CONFIG_DEFAULTS.items()}
+
+
+def user_overrides(session: Session, user_id: int) -> dict[str, Any]:
+    """One user's overrides (only keys the schema knows), in schema order."""
+    rows = session.scalars(select(UserConfigOverride).where(UserConfigOverride.user_id == user_id))
+    stored = {row.key: row.value for row in rows}
+    return {key: stored[key] for key in CONFIG_DEFAULTS if key in stored}
+
+
+def effective_config(session: Session, user_id: int) -> dict[str, Any]:
+    """What applies to a user: global defaults overlaid with the user's overrides."""
+    return {**global_config(session), **user_overrides(session, user_id)}
+
+
+def config_version(session: Session) -> int:
+    """A number that grows with every config change: the newest audit id (0 before any edit)."""
+    return int(session.scalar(select(func.max(ConfigAudit.id))) or 0)
+
+
+def _audit(
+    session: Session, actor: str, scope: str, target_user_id: int | None, key: str, old: Any, new: Any,
+    at: datetime,
+) -> None:
+    session.add(
+        ConfigAudit(
+            at=at, actor=actor, scope=scope, target_user_id=target_user_id, key=key,
+            old_value=old, new_value=new,
+        )
+    )
+
+
+def update_global_config(session: Session, actor: str, changes: Mapping[str, Any], at: datetime) -> int:
+    """Store validated global changes, audit each real change; return how many keys changed."""
+    current = global_config(session)
+    changed = 0
+    for key, value in changes.items():
+        if key not in SCHEMA_BY_NAME:
+            raise ConfigError({key: "unknown setting"})
+        if current[key] == value and type(current[key]) is type(value):
+            continue
+        row = session.get(GlobalConfigValue, key)
+        if row is None:
+            session.add(GlobalConfigValue(key=key, value=value))
+        else:
+            row.value = value
+        _audit(session, actor, "global", None, key, current[key], value, at)
+        changed += 1
+    session.flush()
+    return changed
+
+
+def update_user_overrides(
+    session: Session, actor: str, user: User, changes: Mapping[str, Any], at: datetime
+) -> int:
+    """Store validated override changes (None removes one), audit each; return how many changed."""
+    current = user_overrides(session, user.id)
+    scope = f"user:{user.username}"
+    changed = 0
+    for key, value in changes.items():
+        if key not in SCHEMA_BY_NAME:
+            raise ConfigError({key: "unknown setting"})
+        old = current.get(key)
+        if value is None:
+            if key not in current:
+                continue
+            session.execute(
+                delete(UserConfigOverride).where(
+                    UserConfigOverride.user_id == user.id, UserConfigOverride.key == key
+                )
+            )
+        else:
+            if key in current and old == value and type(old) is type(value):
+                continue
+            row = session.get(UserConfigOverride, (user.id, key))
+            if row is None:
+                session.add(UserConfigOverride(user_id=user.id, key=key, value=value))
+            else:
+                row.value = value
+        _audit(session, actor, scope, user.id, key, old, value, at)
+        changed += 1
+    session.flush()
+    return changed
+
+
+def audit_entries(session: Session, limit: int = 500) -> list[AuditEntry]:
+    """The newest config changes first."""
+    rows = session.scalars(select(ConfigAudit).order_by(ConfigAudit.id.desc()).limit(limit))
+    return [
+        AuditEntry(row.id, row.at, row.actor, row.scope, row.key, row.old_value, row.new_value)
+        for row in rows
+    ]
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """The account with this username, or None."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+# --------------------------------------------------------------------------- activity samples
+ACTIVITY_STATES = ("tracking", "idle", "paused", "suspended")
+MAX_ACTIVITY_BATCH = 1000
+ACTIVITY_MAX_AGE = timedelta(days=30)
+_MAX_COUNT = 2**31 - 1
+_COUNT_FIELDS = ("keys", "clicks", "scrolls", "mouse_px")
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRecord:
+    """One validated minute of activity, as the agent reports it."""
+
+    minute_start: datetime
+    active_seconds: int
+    keys: int
+    clicks: int
+    scrolls: int
+    mouse_px: int
+    state: str
+    timezone: str
+    utc_offset_minutes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (minute_start as ISO 8601 UTC)."""
+        return {
+            "minute_start": self.minute_start.isoformat(),
+            "active_seconds": self.active_seconds,
+            "keys": self.keys,
+            "clicks": self.clicks,
+            "scrolls": self.scrolls,
+            "mouse_px": self.mouse_px,
+            "state": self.state,
+            "timezone": self.timezone,
+            "utc_offset_minutes": self.utc_offset_minutes,
+        }
+
+
+def parse_utc_datetime(text: Any) -> datetime | None:
+    """An ISO 8601 datetime with an offset (or ``Z``) as tz-aware UTC; None when unparseable or naive."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(UTC)
+
+
+def _int_error(value: Any, minimum: int, maximum: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be a whole number"
+    if not minimum <= value <= maximum:
+        return f"must be between {minimum} and {maximum}"
+    return None
+
+
+def _parse_sample(raw: Any, now: datetime, prefix: str, errors: dict[str, str]) -> ActivityRecord | None:
+    if not isinstance(raw, Mapping):
+        errors[prefix] = "must be an object"
+        return None
+    before = len(errors)
+    allowed = {"minute_start", "active_seconds", "state", "timezone", "utc_offset_minutes", *_COUNT_FIELDS}
+    for key in raw:
+        if key not in allowed:
+            errors[f"{prefix}.{key}"] = "unknown field"
+    minute_start = parse_utc_datetime(raw.get("minute_start"))
+    if minute_start is None:
+        errors[f"{prefix}.minute_start"] = "must be an ISO 8601 datetime with a UTC offset"
+    elif minute_start.second or minute_start.microsecond:
+        errors[f"{prefix}.minute_start"] = "must be the start of a whole minute"
+    elif minute_start > now:
+        errors[f"{prefix}.minute_start"] = "is in the future"
+    elif minute_start < now - ACTIVITY_MAX_AGE:
+        errors[f"{prefix}.minute_start"] = "is more than 30 days old"
+    checks = {"active_seconds": (0, 60), "utc_offset_minutes": (-16 * 60, 16 * 60)}
+    checks.update({name: (0, _MAX_COUNT) for name in _COUNT_FIELDS})
+    for name, (minimum, maximum) in checks.items():
+        if name not in raw:
+            errors[f"{prefix}.{name}"] = "is missing"
+            continue
+        message = _int_error(raw[name], minimum, maximum)
+        if message is not None:
+            errors[f"{prefix}.{name}"] = message
+    if raw.get("state") not in ACTIVITY_STATES:
+        errors[f"{prefix}.state"] = "must be one of " + ", ".join(ACTIVITY_STATES)
+    zone = raw.get("timezone")
+    if not isinstance(zone, str) or zone not in pytz.all_timezones_set:
+        errors[f"{prefix}.timezone"] = "must be an IANA time zone name"
+    if len(errors) != before or minute_start is None:
+        return None
+    return ActivityRecord(
+        minute_start=minute_start,
+        active_seconds=raw["active_seconds"],
+        keys=raw["keys"],
+        clicks=raw["clicks"],
+        scrolls=raw["scrolls"],
+        mouse_px=raw["mouse_px"],
+        state=raw["state"],
+        timezone=zone,  # type: ignore[arg-type]  # checked above
+        utc_offset_minutes=raw["utc_offset_minutes"],
+    )
+
+
+def parse_activity_batch(payload: Any, now: datetime) -> list[ActivityRecord]:
+    """Validate a ``POST /activity`` body; raise ConfigError naming every bad field (nothing is stored)."""
+    if not isinstance(payload, Mapping):
+        raise ConfigError({"body": "must be a JSON object"})
+    unknown = {key: "unknown field" for key in payload if key != "samples"}
+    samples = payload.get("samples")
+    if not isinstance(samples, list):
+        raise ConfigError({**unknown, "samples": "must be a list of samples"})
+    if len(samples) > MAX_ACTIVITY_BATCH:
+        raise ConfigError({**unknown, "samples": f"at most {MAX_ACTIVITY_BATCH} samples per request"})
+    errors: dict[str, str] = dict(unknown)
+    records = [_parse_sample(raw, now, f"samples[{index}]", errors) for index, raw in enumerate(samples)]
+    if errors:
+        raise ConfigError(errors)
+    return [record for record in records if record is not None]
+
+
+def upsert_activity(session: Session, user_id: int, records: Sequence[ActivityRecord], at: datetime) -> int:
+    """Insert or replace each minute of ``records`` for the user; return how many minutes were stored."""
+    latest: dict[datetime, ActivityRecord] = {}
+    for record in records:  # the same minute twice in one batch: the later one wins
+        latest[record.minute_start] = record
+    if not latest:
+        return 0
+    rows = [
+        {"user_id": user_id, **record.as_dict(), "minute_start": record.minute_start, "received_at": at}
+        for record in latest.values()
+    ]
+    dialect = session.get_bind().dialect.name
+    insert_function = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    if dialect not in {"postgresql", "sqlite"}:
+        raise RuntimeError(f"activity upsert is not implemented for {dialect}")
+    statement = insert_function(ActivitySample)
+    replaced_columns = (
+        "active_seconds", "state", "timezone", "utc_offset_minutes", "received_at", *_COUNT_FIELDS
+    )
+    replaced = {name: statement.excluded[name] for name in replaced_columns}
+    statement = statement.on_conflict_do_update(index_elements=["user_id", "minute_start"], set_=replaced)
+    session.execute(statement, rows)
+    return len(rows)
+
+
+def activity_between(
+    session: Session, user_id: int | None, start: datetime, end: datetime
+) -> list[tuple[str, ActivityRecord]]:
+    """``(username, record)`` for minutes in ``[start, end)``, ordered by minute (all users when None)."""
+    query = (
+        select(ActivitySample, User.username)
+        .join(User, User.id == ActivitySample.user_id)
+        .where(ActivitySample.minute_start >= start, ActivitySample.minute_start < end)
+        .order_by(ActivitySample.minute_start, User.username)
+    )
+    if user_id is not None:
+        query = query.where(ActivitySample.user_id == user_id)
+    result = []
+    for row, username in session.execute(query):
+        record = ActivityRecord(
+            minute_start=row.minute_start,
+            active_seconds=row.active_seconds,
+            keys=row.keys,
+            clicks=row.clicks,
+            scrolls=row.scrolls,
+            mouse_px=row.mouse_px,
+            state=row.state,
+            timezone=row.timezone,
+            utc_offset_minutes=row.utc_offset_minutes,
+        )
+        result.append((username, record))
+    return result
