@@ -1,4 +1,4 @@
-"""The server's object-store rules: keys, every refusal of the sign endpoint, S3 presigning, the local store."""
+"""The server's object-store rules: keys, every refusal of signing, S3 presigning, the local store."""
 
 from __future__ import annotations
 
@@ -262,7 +262,8 @@ def test_local_get_link_serves_until_it_expires(local_store: LocalObjectStore) -
     local_put(local_store, signed.url, b"abcd")
     link = local_store.presign_get(own_key(), now=NOW)
     query = {name: values[0] for name, values in parse_qs(urlsplit(link).query).items()}
-    assert local_store.verify_local_get(own_key(), query, now=NOW + timedelta(minutes=4)).read_bytes() == b"abcd"
+    served = local_store.verify_local_get(own_key(), query, now=NOW + timedelta(minutes=4))
+    assert served.read_bytes() == b"abcd"
     with pytest.raises(RequestRefused):
         local_store.verify_local_get(own_key(), query, now=NOW + timedelta(minutes=6))
     put_query = {name: values[0] for name, values in parse_qs(urlsplit(signed.url).query).items()}
