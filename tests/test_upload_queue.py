@@ -253,17 +253,17 @@ def test_one_failing_item_pauses_all_threads_while_offline(store: CaptureStore) 
     for number in range(1, 11):
         add_capture(store, number)
     uploader = ScriptedUploader([TransientError("connection refused")] * 100)
-    worker = make_worker(store, uploader, concurrency=4, backoff_initial_seconds=0.5, backoff_max_seconds=0.5)
+    worker = make_worker(store, uploader, concurrency=4, backoff_initial_seconds=1.0, backoff_max_seconds=1.0)
     worker.start()
     try:
         wait_until(lambda: worker.status().offline, message="the worker to notice the outage")
-        calls_then = len(uploader.calls)
         status = worker.status()
         assert status.next_retry_at is not None
         assert status.last_error == "connection refused"
-        # Within the 0.25-0.5 s pause nobody tries again: no hammering with the other nine.
-        threading.Event().wait(0.2)
-        assert len(uploader.calls) == calls_then <= 4
+        # Within the 0.5-1 s pause only the attempts already in flight happen (one per thread):
+        # nobody hammers the store with the other captures.
+        threading.Event().wait(0.3)
+        assert len(uploader.calls) <= 4
     finally:
         worker.stop()
     assert store.counts()["queued"] == 10
