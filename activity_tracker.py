@@ -1,3 +1,845 @@
-"""Input listeners, per-second activity counters, per-minute samples and idle detection."""
+"""Input listeners, per-second activity counters, per-minute samples and idle detection.
+
+Threads:
+    input listener threads   call the ``InputSink`` methods of :class:`ActivityTracker`; those
+                             only bump counters under a lock (no I/O, no logging, never the key).
+    scheduler thread         calls :meth:`ActivityTracker.collect` (every few seconds), the
+                             ``set_*`` methods on config/battery changes; state transitions are
+                             logged there, one line each.
+    GUI thread               may read :attr:`ActivityTracker.state` and the totals.
+
+What is counted: key presses (releases are not, and never which key), mouse clicks (press
+only), scroll steps, mouse travel in pixels (euclidean distance between successive positions;
+the first position seen after start or resume adds 0 px). A second is *active* if any input
+happened in it; activity % of a 10-minute slot = active seconds / 600.
+
+How minutes are labelled (``MinuteSample.state``), in this order:
+    1. any counted input in the minute                       -> ``tracking`` (with its counts)
+    2. paused during any part of it                          -> ``paused`` (zero counts)
+    3. suspended (battery) during any part of it             -> ``suspended`` (zero counts)
+    4. no input, and by the minute's end ``idle_threshold``
+       seconds had passed since the last input               -> ``idle``
+    5. otherwise (quiet, but not yet idle)                   -> ``tracking`` with 0 active seconds
+So the minute in which idle starts is ``idle`` (it had no input and the threshold passed inside
+it); the minutes before the threshold passed stay ``tracking``; the minute of the first input
+after an idle span is ``tracking``. Idle spans are recorded as ``idle`` samples, never dropped.
+"""
 
 from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import pytz
+
+import time_manager
+from errors import ConfigError, VinovaError
+
+logger = logging.getLogger(__name__)
+
+STATE_TRACKING = "tracking"
+STATE_IDLE = "idle"
+STATE_PAUSED = "paused"
+STATE_SUSPENDED = "suspended"
+STATES: tuple[str, ...] = (STATE_TRACKING, STATE_IDLE, STATE_PAUSED, STATE_SUSPENDED)
+
+SECONDS_PER_MINUTE = 60
+SLOT_MINUTES = 10
+SLOT_SECONDS = SLOT_MINUTES * SECONDS_PER_MINUTE
+# The server refuses minutes older than 30 days; after a longer clock jump older minutes are skipped.
+MAX_BACKLOG_MINUTES = 30 * 24 * 60
+# Enough collected minutes to answer "today" on a 25-hour DST day.
+HISTORY_MINUTES = 26 * 60
+# The X idle counter must report input this much later than the listeners saw it to count as
+# input they missed (the two clocks differ by a few milliseconds).
+IDLE_CLOCK_TOLERANCE_SECONDS = 1.0
+LISTENER_READY_TIMEOUT_SECONDS = 5.0
+LISTENER_STOP_TIMEOUT_SECONDS = 2.0
+MAX_UTC_OFFSET_MINUTES = 24 * 60
+
+
+# --------------------------------------------------------------------------- values
+@dataclass(frozen=True, slots=True)
+class MinuteSample:
+    """The activity of one UTC minute; exactly one sample of ``POST /activity`` (docs/API.md)."""
+
+    minute_start: datetime
+    active_seconds: int
+    keys: int
+    clicks: int
+    scrolls: int
+    mouse_px: int
+    state: str
+    timezone: str
+    utc_offset_minutes: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this sample (``minute_start`` as ISO 8601 with ``+00:00``)."""
+        return {
+            "minute_start": time_manager.to_utc(self.minute_start).isoformat(),
+            "active_seconds": self.active_seconds,
+            "keys": self.keys,
+            "clicks": self.clicks,
+            "scrolls": self.scrolls,
+            "mouse_px": self.mouse_px,
+            "state": self.state,
+            "timezone": self.timezone,
+            "utc_offset_minutes": self.utc_offset_minutes,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MinuteSample:
+        """Parse and check one sample; raise :class:`InvalidSample` naming every bad field."""
+        if not isinstance(data, Mapping):
+            raise InvalidSample({"sample": "must be a JSON object"})
+        errors: dict[str, str] = {}
+        minute_start = _parse_minute_start(data.get("minute_start"), errors)
+        whole: dict[str, int] = {}
+        for name, low, high in (
+            ("active_seconds", 0, SECONDS_PER_MINUTE),
+            ("keys", 0, None),
+            ("clicks", 0, None),
+            ("scrolls", 0, None),
+            ("mouse_px", 0, None),
+            ("utc_offset_minutes", -MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES),
+        ):
+            value = data.get(name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors[name] = "is missing" if name not in data else "must be a whole number"
+            elif value < low or (high is not None and value > high):
+                errors[name] = f"must be between {low} and {high}" if high is not None else "must be >= 0"
+            else:
+                whole[name] = value
+        state = data.get("state")
+        if state not in STATES:
+            errors["state"] = "must be one of " + ", ".join(STATES)
+        zone = data.get("timezone")
+        if not isinstance(zone, str) or zone not in pytz.all_timezones_set:
+            errors["timezone"] = "must be an IANA time zone name"
+        unknown = sorted(str(key) for key in data if key not in _SAMPLE_FIELDS)
+        for key in unknown:
+            errors[key] = "unknown field"
+        if errors or minute_start is None:
+            raise InvalidSample(errors)
+        return cls(
+            minute_start=minute_start,
+            active_seconds=whole["active_seconds"],
+            keys=whole["keys"],
+            clicks=whole["clicks"],
+            scrolls=whole["scrolls"],
+            mouse_px=whole["mouse_px"],
+            state=str(state),
+            timezone=str(zone),
+            utc_offset_minutes=whole["utc_offset_minutes"],
+        )
+
+
+_SAMPLE_FIELDS = frozenset(MinuteSample.__dataclass_fields__)
+
+
+class InvalidSample(ValueError):
+    """A sample's JSON is malformed; ``errors`` maps each bad field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        detail = "; ".join(f"{field}: {message}" for field, message in sorted(self.errors.items()))
+        super().__init__(f"invalid activity sample: {detail}")
+
+
+def _parse_minute_start(value: Any, errors: dict[str, str]) -> datetime | None:
+    if not isinstance(value, str):
+        errors["minute_start"] = "must be an ISO 8601 date-time with a UTC offset"
+        return None
+    try:
+        moment = time_manager.parse_utc(value)
+    except ValueError:
+        errors["minute_start"] = "must be an ISO 8601 date-time with a UTC offset"
+        return None
+    if moment.second or moment.microsecond:
+        errors["minute_start"] = "must be the start of a whole minute"
+        return None
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityTotals:
+    """Summed activity over a span (e.g. today since local midnight)."""
+
+    active_seconds: int = 0
+    keys: int = 0
+    clicks: int = 0
+    scrolls: int = 0
+    mouse_px: int = 0
+
+
+def activity_percent_by_slot(
+    samples: Iterable[MinuteSample], minutes: int = SLOT_MINUTES
+) -> dict[datetime, float]:
+    """Activity % per UTC-aligned slot (:00, :10, …): active seconds / slot seconds * 100."""
+    active_by_slot: dict[datetime, int] = {}
+    for sample in samples:
+        start = time_manager.slot_start(sample.minute_start, minutes)
+        active_by_slot[start] = active_by_slot.get(start, 0) + sample.active_seconds
+    slot_seconds = minutes * SECONDS_PER_MINUTE
+    return {start: 100.0 * active / slot_seconds for start, active in sorted(active_by_slot.items())}
+
+
+# --------------------------------------------------------------------------- seams
+class InputSink(Protocol):
+    """Receives input events. Called on the input listener threads; must not block or raise."""
+
+    def on_key_press(self) -> None:
+        """One key went down (never which key; releases are not reported)."""
+
+    def on_click(self) -> None:
+        """One mouse button went down (scroll wheel "buttons" come as ``on_scroll``)."""
+
+    def on_scroll(self, steps: int) -> None:
+        """The wheel turned ``steps`` notches (horizontal and vertical added up, >= 1)."""
+
+    def on_move(self, x: int, y: int) -> None:
+        """The pointer moved to screen position (x, y) in pixels."""
+
+
+class InputSource(Protocol):
+    """A platform's input hook, feeding an :class:`InputSink` from its own threads."""
+
+    def start(self, sink: InputSink) -> None:
+        """Start the listener threads and return once they listen; raises VinovaError if it cannot."""
+
+    def stop(self) -> None:
+        """Stop the listener threads; returns within ~2 s; safe to call twice or before start."""
+
+
+class IdleClock(Protocol):
+    """The OS idle counter. Called from the scheduler thread; does not block for long."""
+
+    def seconds_since_last_input(self) -> float | None:
+        """Seconds since the last user input on this seat, or None when it cannot tell right now."""
+
+
+# --------------------------------------------------------------------------- X11 / pynput
+def _open_x_display(name: str | None) -> Any:
+    """Open an X connection (python-xlib); VinovaError if there is no X server to talk to."""
+    if not name:
+        raise VinovaError("no X display: DISPLAY is not set, so input activity cannot be observed")
+    try:
+        from Xlib import display as xdisplay
+        from Xlib.error import DisplayError
+
+        try:
+            return xdisplay.Display(name)
+        except (DisplayError, OSError) as exc:
+            raise VinovaError(f"cannot connect to the X display {name}: {exc}") from exc
+    except ImportError as exc:  # python-xlib comes with pynput on Linux
+        raise VinovaError("python-xlib is not installed: input activity cannot be observed") from exc
+
+
+def _check_x_record_extension(display_name: str | None) -> None:
+    """pynput's X listeners need the RECORD extension; without it they would hang or die silently."""
+    connection = _open_x_display(display_name)
+    try:
+        if not connection.has_extension("RECORD"):
+            raise VinovaError(
+                f"the X server at {display_name} lacks the RECORD extension, which input counting "
+                "needs (enable it, e.g. Load \"record\" in xorg.conf)"
+            )
+    finally:
+        connection.close()
+
+
+def _uses_x11() -> bool:
+    return sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
+
+
+class PynputInputSource:
+    """The pynput adapter: X11 today (XRecord), and the same code on Windows/macOS hooks.
+
+    Two listener threads (keyboard, mouse) belong to pynput; they call the sink directly.
+    """
+
+    def __init__(self, display_name: str | None = None) -> None:
+        self._display_name = display_name
+        self._listeners: list[Any] = []
+        self._lock = threading.Lock()
+
+    def start(self, sink: InputSink) -> None:
+        """Start both listeners and wait (bounded) until they listen; VinovaError if they cannot."""
+        with self._lock:
+            if self._listeners:
+                return
+            if _uses_x11():
+                display_name = self._display_name or os.environ.get("DISPLAY")
+                _check_x_record_extension(display_name)
+            from pynput import keyboard, mouse
+
+            def on_press(key: Any, injected: bool = False) -> None:
+                sink.on_key_press()  # the key itself is dropped here, unseen
+
+            def on_click(x: int, y: int, button: Any, pressed: bool, injected: bool = False) -> None:
+                if pressed:
+                    sink.on_click()
+
+            def on_scroll(x: int, y: int, dx: int, dy: int, injected: bool = False) -> None:
+                steps = abs(dx) + abs(dy)
+                if steps:
+                    sink.on_scroll(steps)
+
+            def on_move(x: int, y: int, injected: bool = False) -> None:
+                sink.on_move(x, y)
+
+            listeners = [
+                keyboard.Listener(on_press=on_press),
+                mouse.Listener(on_move=on_move, on_click=on_click, on_scroll=on_scroll),
+            ]
+            for listener in listeners:
+                listener.start()
+            self._listeners = listeners
+            for listener in listeners:
+                if not _wait_until_listening(listener, LISTENER_READY_TIMEOUT_SECONDS):
+                    self._stop_locked()
+                    raise VinovaError("the input listener did not start (is the display reachable?)")
+        logger.info("input listeners started")
+
+    @property
+    def running(self) -> bool:
+        """Whether both listener threads are alive (False after stop or if the X server went away)."""
+        with self._lock:
+            return bool(self._listeners) and all(listener.is_alive() for listener in self._listeners)
+
+    def stop(self) -> None:
+        """Stop both listeners within ~2 s (idempotent)."""
+        with self._lock:
+            if not self._listeners:
+                return
+            self._stop_locked()
+        logger.info("input listeners stopped")
+
+    def _stop_locked(self) -> None:
+        deadline = time.monotonic() + LISTENER_STOP_TIMEOUT_SECONDS
+        for listener in self._listeners:
+            listener.stop()
+            _unblock_x_record(listener)
+        for listener in self._listeners:
+            listener.join(max(0.05, deadline - time.monotonic()))
+            if listener.is_alive():
+                logger.warning(
+                    "an input listener thread did not end within %s s", LISTENER_STOP_TIMEOUT_SECONDS
+                )
+        self._listeners = []
+
+
+def _wait_until_listening(listener: Any, timeout_seconds: float) -> bool:
+    """pynput's own ``wait()`` blocks forever if the thread dies before it is ready; bound it."""
+    condition = getattr(listener, "_condition", None)
+    if condition is None:
+        listener.wait()
+        return True
+    with condition:
+        return bool(
+            condition.wait_for(
+                lambda: getattr(listener, "_ready", True) or not listener.is_alive(), timeout_seconds
+            )
+        ) and listener.is_alive()
+
+
+def _unblock_x_record(listener: Any) -> None:
+    """pynput 1.8 on X: ``stop()`` leaves the RECORD thread blocked until the next X event.
+
+    Disabling the record context from the listener's control connection wakes it at once
+    (see DEVELOPERS.md). The attributes exist only on the Xlib backend, hence getattr.
+    """
+    control = getattr(listener, "_display_stop", None)
+    context = getattr(listener, "_context", None)
+    if control is None or context is None:
+        return
+    try:
+        control.record_disable_context(context)
+        control.flush()
+    except Exception:  # the listener may already have closed its connection; it is ending anyway
+        logger.debug("record context already closed", exc_info=True)
+
+
+def choose_input_source() -> InputSource:
+    """The input adapter for this platform (pynput); VinovaError when input cannot be observed here."""
+    if _uses_x11():
+        _check_x_record_extension(os.environ.get("DISPLAY"))
+    try:
+        import pynput  # noqa: F401  -- only to fail early and clearly
+    except ImportError as exc:
+        raise VinovaError("pynput is not installed: input activity cannot be observed") from exc
+    return PynputInputSource()
+
+
+class XScreenSaverIdleClock:
+    """The X server's idle counter (MIT-SCREEN-SAVER extension); owns one X connection."""
+
+    def __init__(self, connection: Any) -> None:
+        from Xlib import error as xerror
+
+        # What Xlib raises when the server refuses the request or has gone away.
+        self._x_errors: tuple[type[BaseException], ...] = (
+            xerror.XError,
+            xerror.ConnectionClosedError,
+            OSError,
+        )
+        self._connection = connection
+        self._root = connection.screen().root
+        self._lock = threading.Lock()
+        self._failing = False
+
+    def seconds_since_last_input(self) -> float | None:
+        """Seconds since the last input anywhere on this X server; None if the server stopped answering."""
+        with self._lock:
+            if self._connection is None:
+                return None
+            try:
+                idle_milliseconds = self._root.screensaver_query_info().idle
+            except self._x_errors as exc:
+                if not self._failing:
+                    logger.warning("the X idle counter stopped answering: %s", exc)
+                self._failing = True
+                return None
+            self._failing = False
+            return int(idle_milliseconds) / 1000.0
+
+    def close(self) -> None:
+        """Close the X connection (idempotent)."""
+        with self._lock:
+            if self._connection is not None:
+                try:
+                    self._connection.close()
+                except Exception:  # closing a dead connection
+                    logger.debug("closing the X connection failed", exc_info=True)
+                self._connection = None
+
+
+def choose_idle_clock() -> IdleClock | None:
+    """The X idle counter where the X server offers XScreenSaver, else None (use the last-input time)."""
+    if not _uses_x11():
+        return None
+    try:
+        connection = _open_x_display(os.environ.get("DISPLAY"))
+    except VinovaError as exc:
+        logger.info("no X idle counter (%s); idle is judged from the last input seen", exc)
+        return None
+    if not connection.has_extension("MIT-SCREEN-SAVER"):
+        connection.close()
+        logger.info("the X server has no MIT-SCREEN-SAVER extension; idle is judged from the last input")
+        return None
+    return XScreenSaverIdleClock(connection)
+
+
+# --------------------------------------------------------------------------- the tracker
+class _MinuteCounts:
+    """Mutable counters of one UTC minute (only touched under the tracker's lock)."""
+
+    __slots__ = ("active_mask", "clicks", "keys", "last_input", "mouse_px", "scrolls")
+
+    def __init__(self) -> None:
+        self.keys = 0
+        self.clicks = 0
+        self.scrolls = 0
+        self.mouse_px = 0.0
+        self.active_mask = 0  # bit n set: input happened in second n of the minute
+        self.last_input = -math.inf  # seen, inferred from the idle clock, or a (re)start
+
+
+class ActivityTracker:
+    """Counts input per second and minute, judges idle, and hands out completed minute samples.
+
+    Implements :class:`InputSink`. ``wall_clock`` returns POSIX seconds (UTC); tests pass a fake.
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_threshold_seconds: int,
+        timezone_name: str = time_manager.LOCAL_TIMEZONE,
+        wall_clock: Callable[[], float] = time.time,
+        idle_clock: IdleClock | None = None,
+    ) -> None:
+        _check_threshold(idle_threshold_seconds)
+        time_manager.zone_name(timezone_name)  # ConfigError now rather than at the first collect
+        self._lock = threading.Lock()
+        self._wall_clock = wall_clock
+        self._idle_clock = idle_clock
+        self._threshold_seconds = float(idle_threshold_seconds)
+        self._timezone_name = timezone_name
+        self._paused = False
+        self._suspended = False
+        self._counting = True
+        started = wall_clock()
+        self._next_minute = int(started // SECONDS_PER_MINUTE)
+        self._minutes: dict[int, _MinuteCounts] = {}
+        self._cached_minute = -1
+        self._cached_counts = _MinuteCounts()
+        # (since, mode): mode is "tracking" (counting), "paused" or "suspended", oldest first.
+        self._modes: list[tuple[float, str]] = [(started, STATE_TRACKING)]
+        self._last_input = started  # starting counts as input: a fresh agent is not idle
+        self._last_input_before_backlog = started
+        self._last_position: tuple[int, int] | None = None
+        self._idle_return: tuple[float, float] | None = None  # (last input before, first input after)
+        self._reported_state = STATE_TRACKING
+        self._history: deque[MinuteSample] = deque(maxlen=HISTORY_MINUTES)
+
+    # ---------------------------------------------------------------- InputSink (listener threads)
+    def on_key_press(self) -> None:
+        """Count one key press."""
+        with self._lock:
+            if self._counting:
+                now = self._wall_clock()
+                counts = self._counts_at(now)
+                counts.keys += 1
+                self._mark_input(counts, now)
+
+    def on_click(self) -> None:
+        """Count one click."""
+        with self._lock:
+            if self._counting:
+                now = self._wall_clock()
+                counts = self._counts_at(now)
+                counts.clicks += 1
+                self._mark_input(counts, now)
+
+    def on_scroll(self, steps: int) -> None:
+        """Count ``steps`` scroll notches."""
+        with self._lock:
+            if self._counting:
+                now = self._wall_clock()
+                counts = self._counts_at(now)
+                counts.scrolls += abs(steps)
+                self._mark_input(counts, now)
+
+    def on_move(self, x: int, y: int) -> None:
+        """Add the pointer's travel from its last seen position, in pixels."""
+        with self._lock:
+            if self._counting:
+                now = self._wall_clock()
+                counts = self._counts_at(now)
+                previous = self._last_position
+                if previous is not None:
+                    counts.mouse_px += math.hypot(x - previous[0], y - previous[1])
+                self._last_position = (x, y)
+                self._mark_input(counts, now)
+
+    def _counts_at(self, now: float) -> _MinuteCounts:
+        minute = int(now // SECONDS_PER_MINUTE)
+        if minute == self._cached_minute:
+            return self._cached_counts
+        # A clock stepped back must not reopen a minute already handed out.
+        minute = max(minute, self._next_minute)
+        counts = self._minutes.get(minute)
+        if counts is None:
+            counts = self._minutes[minute] = _MinuteCounts()
+        self._cached_minute = minute
+        self._cached_counts = counts
+        return counts
+
+    def _mark_input(self, counts: _MinuteCounts, now: float) -> None:
+        counts.active_mask |= 1 << (int(now) % SECONDS_PER_MINUTE)
+        counts.last_input = now
+        if now - self._last_input >= self._threshold_seconds:
+            self._idle_return = (self._last_input, now)
+        self._last_input = now
+
+    def _note_input_instant(self, moment: float) -> None:
+        """Input happened at ``moment`` (idle clock, start or resume) without anything to count."""
+        counts = self._counts_at(moment)
+        counts.last_input = max(counts.last_input, moment)
+        if moment > self._last_input:
+            if moment - self._last_input >= self._threshold_seconds and self._idle_return is None:
+                self._idle_return = (self._last_input, moment)
+            self._last_input = moment
+
+    # ---------------------------------------------------------------- settings (scheduler/GUI threads)
+    def set_idle_threshold(self, seconds: int) -> None:
+        """Apply a new idle threshold at once (also to minutes not yet collected)."""
+        _check_threshold(seconds)
+        with self._lock:
+            if float(seconds) == self._threshold_seconds:
+                return
+            self._threshold_seconds = float(seconds)
+        logger.info("idle threshold is now %s s", seconds)
+        self._report_state(self._wall_clock())
+
+    def set_timezone(self, name: str) -> None:
+        """Stamp samples with this zone from now on (IANA name or "local"); ConfigError if unknown."""
+        time_manager.zone_name(name)
+        with self._lock:
+            self._timezone_name = name
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause (count nothing, minutes are ``paused``) or resume counting."""
+        with self._lock:
+            if paused == self._paused:
+                return
+            self._paused = paused
+            message = self._apply_mode_locked()
+        if message is not None:
+            logger.info("%s", message)
+
+    def set_suspended(self, suspended: bool) -> None:
+        """Suspend for low battery (count nothing, minutes are ``suspended``) or resume."""
+        with self._lock:
+            if suspended == self._suspended:
+                return
+            self._suspended = suspended
+            message = self._apply_mode_locked()
+        if message is not None:
+            logger.info("%s", message)
+
+    def _apply_mode_locked(self) -> str | None:
+        now = self._wall_clock()
+        mode = STATE_PAUSED if self._paused else STATE_SUSPENDED if self._suspended else STATE_TRACKING
+        previous_mode = self._modes[-1][1]
+        if mode == previous_mode:  # e.g. the battery runs low while paused: still paused
+            return None
+        self._modes.append((now, mode))
+        self._counting = mode == STATE_TRACKING
+        if self._counting:
+            # Resuming counts as input (no instant idle) and travel restarts from the next position.
+            self._last_position = None
+            self._idle_return = None
+            self._note_input_instant(now)
+            self._reported_state = STATE_TRACKING
+            return f"tracking resumed (was {previous_mode})"
+        self._reported_state = mode
+        return "tracking paused" if mode == STATE_PAUSED else "tracking suspended (battery low)"
+
+    # ---------------------------------------------------------------- reading (scheduler/GUI threads)
+    @property
+    def timezone_name(self) -> str:
+        """The configured zone ("local" or an IANA name)."""
+        with self._lock:
+            return self._timezone_name
+
+    @property
+    def idle_threshold_seconds(self) -> int:
+        """The idle threshold in force, in seconds."""
+        with self._lock:
+            return int(self._threshold_seconds)
+
+    @property
+    def state(self) -> str:
+        """The state now: ``tracking``, ``idle``, ``paused`` or ``suspended`` (logs a transition once)."""
+        return self._report_state(self._wall_clock())
+
+    def collect(self, now: float | None = None) -> list[MinuteSample]:
+        """Every completed UTC minute since the last call, oldest first, as samples.
+
+        Quiet minutes are included (``tracking`` with 0 active seconds, or ``idle``), as are
+        ``paused`` and ``suspended`` minutes, so the server sees every minute the agent ran.
+        """
+        moment = self._wall_clock() if now is None else now
+        self._consult_idle_clock()
+        with self._lock:
+            samples, skipped = self._collect_locked(moment)
+        if skipped:
+            logger.warning(
+                "the clock jumped ahead: %s minutes older than 30 days were not recorded", skipped
+            )
+        self._report_state(moment, consult_idle_clock=False)
+        return samples
+
+    def _collect_locked(self, now: float) -> tuple[list[MinuteSample], int]:
+        current_minute = int(now // SECONDS_PER_MINUTE)
+        if current_minute <= self._next_minute:
+            return [], 0
+        skipped = 0
+        first_minute = self._next_minute
+        if current_minute - first_minute > MAX_BACKLOG_MINUTES:
+            skipped = current_minute - MAX_BACKLOG_MINUTES - first_minute
+            first_minute = current_minute - MAX_BACKLOG_MINUTES
+        zone = self._zone_in_force()
+        running_last_input = self._last_input_before_backlog
+        samples: list[MinuteSample] = []
+        for minute in range(self._next_minute, current_minute):
+            counts = self._minutes.pop(minute, None)
+            if counts is not None:
+                running_last_input = max(running_last_input, counts.last_input)
+            if minute < first_minute:
+                continue
+            samples.append(self._sample_for(minute, counts, running_last_input, zone))
+        self._next_minute = current_minute
+        self._last_input_before_backlog = running_last_input
+        if self._cached_minute < current_minute:
+            self._cached_minute = -1
+        self._forget_modes_before(current_minute * SECONDS_PER_MINUTE)
+        self._history.extend(samples)
+        return samples, skipped
+
+    def _sample_for(
+        self, minute: int, counts: _MinuteCounts | None, last_input: float, zone: str
+    ) -> MinuteSample:
+        start_seconds = minute * SECONDS_PER_MINUTE
+        end_seconds = start_seconds + SECONDS_PER_MINUTE
+        minute_start = time_manager.utc_from_timestamp(start_seconds)
+        offset_minutes = time_manager.utc_offset_minutes(minute_start, zone)
+        if counts is not None and counts.active_mask:
+            return MinuteSample(
+                minute_start=minute_start,
+                active_seconds=counts.active_mask.bit_count(),
+                keys=counts.keys,
+                clicks=counts.clicks,
+                scrolls=counts.scrolls,
+                mouse_px=round(counts.mouse_px),
+                state=STATE_TRACKING,
+                timezone=zone,
+                utc_offset_minutes=offset_minutes,
+            )
+        modes = self._modes_during(start_seconds, end_seconds)
+        if STATE_PAUSED in modes:
+            state = STATE_PAUSED
+        elif STATE_SUSPENDED in modes:
+            state = STATE_SUSPENDED
+        elif last_input + self._threshold_seconds < end_seconds:
+            state = STATE_IDLE
+        else:
+            state = STATE_TRACKING
+        return MinuteSample(
+            minute_start=minute_start,
+            active_seconds=0,
+            keys=0,
+            clicks=0,
+            scrolls=0,
+            mouse_px=0,
+            state=state,
+            timezone=zone,
+            utc_offset_minutes=offset_minutes,
+        )
+
+    def _modes_during(self, start_seconds: float, end_seconds: float) -> set[str]:
+        in_force = self._modes[0][1]
+        seen: set[str] = set()
+        for since, mode in self._modes:
+            if since <= start_seconds:
+                in_force = mode
+            elif since < end_seconds:
+                seen.add(mode)
+        seen.add(in_force)
+        return seen
+
+    def _forget_modes_before(self, moment: float) -> None:
+        keep_from = 0
+        for index, (since, _mode) in enumerate(self._modes):
+            if since <= moment:
+                keep_from = index
+        del self._modes[:keep_from]
+
+    def _zone_in_force(self) -> str:
+        try:
+            return time_manager.zone_name(self._timezone_name)
+        except ConfigError:  # cannot happen: names are checked when set
+            return "UTC"
+
+    def _consult_idle_clock(self) -> None:
+        """Fold the OS idle counter in: input it saw but the listeners did not still means "not idle"."""
+        if self._idle_clock is None:
+            return
+        idle_seconds = self._idle_clock.seconds_since_last_input()
+        if idle_seconds is None:
+            return
+        with self._lock:
+            if not self._counting:
+                return
+            now = self._wall_clock()
+            last_input = now - idle_seconds
+            if last_input - self._last_input > IDLE_CLOCK_TOLERANCE_SECONDS:
+                self._note_input_instant(last_input)
+
+    def _current_state_locked(self, now: float) -> str:
+        if self._paused:
+            return STATE_PAUSED
+        if self._suspended:
+            return STATE_SUSPENDED
+        return STATE_IDLE if now - self._last_input >= self._threshold_seconds else STATE_TRACKING
+
+    def _report_state(self, now: float, consult_idle_clock: bool = True) -> str:
+        """The state at ``now``; logs tracking<->idle transitions (one line each) outside the lock."""
+        if consult_idle_clock:
+            self._consult_idle_clock()
+        with self._lock:
+            state = self._current_state_locked(now)
+            previous = self._reported_state
+            self._reported_state = state
+            idle_return = self._idle_return
+            if state != STATE_IDLE:
+                self._idle_return = None
+            last_input = self._last_input
+            threshold = self._threshold_seconds
+            zone = self._timezone_name
+        if previous == state:
+            return state
+        if state == STATE_IDLE:
+            idle_since = time_manager.utc_from_timestamp(last_input + threshold)
+            logger.info(
+                "idle: no input for %d s since %s",
+                threshold,
+                time_manager.format_local_and_utc(time_manager.utc_from_timestamp(last_input), zone),
+            )
+            logger.debug("idle state began at %s", idle_since.isoformat())
+        elif previous == STATE_IDLE and state == STATE_TRACKING:
+            if idle_return is not None:
+                before, after = idle_return
+                logger.info(
+                    "input again at %s after %d s without input: tracking",
+                    time_manager.format_local_and_utc(time_manager.utc_from_timestamp(after), zone),
+                    round(after - before),
+                )
+            else:
+                logger.info("input again: tracking")
+        return state
+
+    def today_totals(self, zone_name: str | None = None, now: float | None = None) -> ActivityTotals:
+        """Active seconds and counts since local midnight in the zone (default: the tracker's zone)."""
+        moment = self._wall_clock() if now is None else now
+        with self._lock:
+            zone = zone_name or self._timezone_name
+            local_day = time_manager.local_date(time_manager.utc_from_timestamp(moment), zone)
+            day_start, _ = time_manager.local_day_bounds(local_day, zone)
+            return self._totals_since_locked(day_start.timestamp())
+
+    def current_slot_activity_percent(self, now: float | None = None) -> float:
+        """Activity % of the current 10-minute UTC slot so far (active seconds / 600 * 100)."""
+        moment = self._wall_clock() if now is None else now
+        slot_begin = moment - moment % SLOT_SECONDS
+        with self._lock:
+            totals = self._totals_since_locked(slot_begin)
+        return 100.0 * totals.active_seconds / SLOT_SECONDS
+
+    def _totals_since_locked(self, since_seconds: float) -> ActivityTotals:
+        active = keys = clicks = scrolls = mouse_px = 0
+        since = time_manager.utc_from_timestamp(since_seconds)
+        for sample in self._history:
+            if sample.minute_start >= since:
+                active += sample.active_seconds
+                keys += sample.keys
+                clicks += sample.clicks
+                scrolls += sample.scrolls
+                mouse_px += sample.mouse_px
+        for minute, counts in self._minutes.items():
+            if minute * SECONDS_PER_MINUTE >= since_seconds:
+                active += counts.active_mask.bit_count()
+                keys += counts.keys
+                clicks += counts.clicks
+                scrolls += counts.scrolls
+                mouse_px += round(counts.mouse_px)
+        return ActivityTotals(active, keys, clicks, scrolls, mouse_px)
+
+    def __repr__(self) -> str:
+        return f"ActivityTracker(state={self._reported_state!r}, idle_threshold={self._threshold_seconds:g}s)"
+
+
+def _check_threshold(seconds: int) -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise ConfigError({"idle_threshold": "must be a positive number of seconds"})
