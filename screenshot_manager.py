@@ -1,3 +1,291 @@
-"""Schedule-driven screen capture, blur, JPEG encode and hand-off to the upload queue."""
+"""Schedule-driven screen capture, blur, JPEG encode and hand-off to the upload queue.
+
+The capture job runs on the agent's one ``schedule.Scheduler`` (no thread of its own): every
+``screenshot_interval`` seconds, or at a random moment inside each interval when
+``random_capture_time`` is on. Blur happens in memory before anything touches the disk; the
+JPEG is spooled atomically by :class:`upload_queue.CaptureStore` and its id handed to the worker.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import random
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from config_updater import AgentConfig
+from errors import CaptureFailed
+from storage import object_key
+from upload_queue import CaptureRecord, CaptureStore
+
+if TYPE_CHECKING:
+    import schedule
+
+logger = logging.getLogger(__name__)
+
+Grabber = Callable[[], Image.Image]
+"""Grabs every screen as one RGB image. Called on the scheduler thread; blocks ~20 ms at 1080p.
+
+Raises :class:`errors.CaptureFailed` when there is no screen to grab.
+"""
+
+JOB_TAG = "screenshot"
+# Measured: OCR that crops, upscales 2x and sharpens still reads text blurred with a Gaussian
+# radius < 12 px or blocks < 16 px at 1080p. Blocks of 16 px, scaled with the screen, and a
+# smooth (bilinear) upscale so the result looks like frosted glass rather than a mosaic.
+BLUR_BLOCK_PX_AT_1080P = 16
+
+
+def utc_now() -> datetime:
+    """The current time, tz-aware UTC."""
+    return datetime.now(UTC)
+
+
+def choose_grabber(display: str | None = None) -> Grabber:
+    """The screen grabber of this platform: Pillow ``ImageGrab`` (the X root on Linux = all monitors).
+
+    ``display`` is an X display name (default: ``$DISPLAY``). Pillow is imported here, not at import time.
+    """
+    from PIL import ImageGrab
+
+    def grab() -> Image.Image:
+        try:
+            if sys.platform.startswith("linux"):
+                image = ImageGrab.grab(xdisplay=display)
+            else:
+                image = ImageGrab.grab(all_screens=True)
+        except OSError as exc:
+            raise CaptureFailed(f"the screen could not be grabbed: {exc}") from exc
+        return image if image.mode == "RGB" else image.convert("RGB")
+
+    return grab
+
+
+def blur_block_px(width: int, height: int) -> int:
+    """The blur block size for a screen: 16 px at 1080p, scaled with the shorter side (32 px at 2160p)."""
+    return max(BLUR_BLOCK_PX_AT_1080P, round(BLUR_BLOCK_PX_AT_1080P * min(width, height) / 1080))
+
+
+def blur_image(image: Image.Image) -> Image.Image:
+    """Blur so that text cannot be read, even by OCR on upscaled, sharpened crops (~8 ms at 1080p).
+
+    Averages ``blur_block_px`` blocks (box filter) and scales back up bilinearly: as strong as
+    pixelation, several times cheaper than a Gaussian of the same strength, and smooth to look at.
+    """
+    block = blur_block_px(image.width, image.height)
+    small = image.reduce(block)
+    return small.resize(image.size, Image.Resampling.BILINEAR)
+
+
+def encode_jpeg(image: Image.Image, quality: int) -> bytes:
+    """Encode as baseline JPEG at ``quality`` (30-95)."""
+    buffer = io.BytesIO()
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    rgb.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+class ScreenshotManager:
+    """The capture job: decides whether to capture, captures, blurs, spools and enqueues.
+
+    ``skip_reason`` returns why tracking is off right now (idle, paused, battery) or None.
+    ``enqueue`` hands a spooled capture id to the upload worker. All calls come from the
+    scheduler thread except :attr:`last_capture`/:attr:`spool_full`, which any thread may read.
+    """
+
+    def __init__(
+        self,
+        *,
+        grab: Grabber,
+        store: CaptureStore,
+        enqueue: Callable[[int], None],
+        username: str,
+        prefix: str,
+        skip_reason: Callable[[], str | None],
+        timezone_name: Callable[[], str],
+        spool_limit_bytes: int,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.grab = grab
+        self.store = store
+        self.enqueue = enqueue
+        self.username = username
+        self.prefix = prefix
+        self.skip_reason = skip_reason
+        self.timezone_name = timezone_name
+        self.spool_limit_bytes = spool_limit_bytes
+        self.clock = clock
+        self._rng = rng or random.Random()
+        self._config = AgentConfig()
+        self._scheduler: schedule.Scheduler | None = None
+        self._generation = 0
+        self._scheduled_shape: tuple[int, bool] | None = None
+        self._lock = threading.Lock()
+        self._last_capture: CaptureRecord | None = None
+        self._spool_full = False
+
+    # ----------------------------------------------------------------- state for other threads
+    @property
+    def last_capture(self) -> CaptureRecord | None:
+        """The newest capture spooled by this manager (for the GUI thumbnail)."""
+        with self._lock:
+            return self._last_capture
+
+    @property
+    def spool_full(self) -> bool:
+        """True while captures are paused because the spool reached its limit."""
+        with self._lock:
+            return self._spool_full
+
+    @property
+    def config(self) -> AgentConfig:
+        """The policy in force."""
+        return self._config
+
+    # ----------------------------------------------------------------- scheduling
+    def apply_config(self, config: AgentConfig) -> None:
+        """Adopt a new policy; the job is rescheduled when the interval or random mode changed.
+
+        Blur, JPEG quality and capture on/off take effect at the next capture. Scheduler thread.
+        """
+        old = self._config
+        self._config = config
+        changes = config.changes_from(old)
+        for name in ("screenshot_interval", "random_capture_time", "capture_enabled", "blur_screenshots"):
+            if name in changes:
+                logger.info("screenshot setting %s: %s -> %s", name, *changes[name])
+        if self._scheduler is not None and self._scheduled_shape != self._shape():
+            self._reschedule()
+
+    def install(self, scheduler: schedule.Scheduler) -> None:
+        """Add the capture job to the agent's one scheduler."""
+        self._scheduler = scheduler
+        self._reschedule()
+
+    def uninstall(self) -> None:
+        """Remove the capture job(s) from the scheduler."""
+        if self._scheduler is not None:
+            self._generation += 1
+            self._scheduler.clear(JOB_TAG)
+            self._scheduled_shape = None
+
+    def _shape(self) -> tuple[int, bool]:
+        return (self._config.screenshot_interval, self._config.random_capture_time)
+
+    def _reschedule(self) -> None:
+        scheduler = self._scheduler
+        assert scheduler is not None
+        self._generation += 1
+        generation = self._generation
+        scheduler.clear(JOB_TAG)
+        interval_seconds, random_moment = self._shape()
+        self._scheduled_shape = (interval_seconds, random_moment)
+        if random_moment:
+            self._plan_random_window(generation)
+            scheduler.every(interval_seconds).seconds.do(self._plan_random_window, generation).tag(JOB_TAG)
+            logger.info("screenshots at a random moment in every %d s window", interval_seconds)
+        else:
+            scheduler.every(interval_seconds).seconds.do(self._scheduled_capture, generation).tag(JOB_TAG)
+            logger.info("screenshots every %d s", interval_seconds)
+
+    def _plan_random_window(self, generation: int) -> Any:
+        """At the start of each window, plan one capture at a random second inside it."""
+        import schedule
+
+        if generation != self._generation or self._scheduler is None:
+            return schedule.CancelJob
+        offset_seconds = self._rng.randint(1, max(1, self._config.screenshot_interval - 1))
+        self._scheduler.every(offset_seconds).seconds.do(self._random_capture_once, generation).tag(JOB_TAG)
+        return None
+
+    def _random_capture_once(self, generation: int) -> Any:
+        import schedule
+
+        if generation == self._generation:
+            self._run_job()
+        return schedule.CancelJob
+
+    def _scheduled_capture(self, generation: int) -> Any:
+        import schedule
+
+        if generation != self._generation:
+            return schedule.CancelJob
+        self._run_job()
+        return None
+
+    def _run_job(self) -> None:
+        """The job boundary: a failure is logged and the scheduler goes on."""
+        try:
+            self.capture_now()
+        except Exception:
+            logger.exception("screenshot job failed")
+
+    # ----------------------------------------------------------------- capturing
+    def _why_not(self) -> tuple[str | None, bool]:
+        """(reason to skip, whether that reason is a warning)."""
+        if not self._config.capture_enabled:
+            return "capture is disabled by the server's configuration", False
+        reason = self.skip_reason()
+        if reason:
+            return reason, False
+        used_bytes = self.store.spool_bytes()
+        if used_bytes >= self.spool_limit_bytes:
+            return (
+                f"the upload spool is full ({used_bytes // 1_000_000} MB of "
+                f"{self.spool_limit_bytes // 1_000_000} MB); captures pause until uploads catch up",
+                True,
+            )
+        return None, False
+
+    def capture_now(self) -> CaptureRecord | None:
+        """Capture, blur if configured, spool and enqueue; None (with one log line) when skipped."""
+        reason, is_warning = self._why_not()
+        with self._lock:
+            self._spool_full = is_warning
+        if reason is not None:
+            (logger.warning if is_warning else logger.info)("screenshot skipped: %s", reason)
+            return None
+        config = self._config
+        taken_at = self.clock().astimezone(UTC)
+        try:
+            image = self.grab()
+        except CaptureFailed as exc:
+            logger.warning("screenshot skipped: %s", exc)
+            return None
+        if config.blur_screenshots:
+            image = blur_image(image)
+        data = encode_jpeg(image, config.jpeg_quality)
+        sha256_hex = hashlib.sha256(data).hexdigest()
+        key = object_key(self.prefix, self.username, taken_at, sha256_hex)
+        record = self.store.add(
+            key=key,
+            taken_at=taken_at,
+            timezone=self.timezone_name(),
+            blurred=config.blur_screenshots,
+            width=image.width,
+            height=image.height,
+            data=data,
+            sha256=sha256_hex,
+        )
+        if record is None:
+            return None
+        self.enqueue(record.capture_id)
+        with self._lock:
+            self._last_capture = record
+        logger.info(
+            "screenshot taken: %s (%dx%d, %d KB%s)",
+            key,
+            record.width,
+            record.height,
+            record.size_bytes // 1024,
+            ", blurred" if record.blurred else "",
+        )
+        return record
