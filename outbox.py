@@ -1,0 +1,105 @@
+"""The agent's local SQLite outbox of activity samples: written before sending, deleted once accepted.
+
+A completed minute is committed here within seconds of ending, so killing the agent (even with -9)
+loses at most the minute in progress. The file is ``<agent_dir>/agent.db`` (shared with the
+capture store's own table); WAL mode lets both connections write without blocking each other long.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from activity_tracker import MinuteSample
+
+DATABASE_NAME = "agent.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    username     TEXT NOT NULL,
+    minute_start TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    PRIMARY KEY (username, minute_start)
+)
+"""
+
+
+def open_agent_database(agent_dir: Path) -> sqlite3.Connection:
+    """Open ``agent.db`` (0600) in WAL mode for use from several threads behind the caller's lock."""
+    path = agent_dir / DATABASE_NAME
+    if not path.exists():
+        path.touch(mode=0o600)
+    path.chmod(0o600)
+    connection = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA busy_timeout=10000")
+    return connection
+
+
+class Outbox:
+    """Activity samples waiting for the server, per user; safe to call from any thread."""
+
+    def __init__(self, agent_dir: Path) -> None:
+        self._connection = open_agent_database(agent_dir)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._connection.execute(_SCHEMA)
+
+    def add(self, username: str, samples: Iterable[MinuteSample]) -> int:
+        """Store samples (a minute stored twice keeps the newer copy); returns how many."""
+        payloads = [sample.to_json() for sample in samples]
+        rows = [
+            (username, str(payload["minute_start"]), json.dumps(payload, sort_keys=True))
+            for payload in payloads
+        ]
+        if not rows:
+            return 0
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._connection.executemany(
+                    "INSERT OR REPLACE INTO samples (username, minute_start, payload) VALUES (?, ?, ?)", rows
+                )
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def pending(self, username: str, limit: int = 500) -> list[dict[str, Any]]:
+        """The oldest unsent samples of ``username`` as ``POST /activity`` JSON, oldest first."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT payload FROM samples WHERE username = ? ORDER BY minute_start LIMIT ?",
+                (username, limit),
+            ).fetchall()
+        return [json.loads(payload) for (payload,) in rows]
+
+    def count(self, username: str | None = None) -> int:
+        """How many samples wait (for one user, or all)."""
+        with self._lock:
+            if username is None:
+                row = self._connection.execute("SELECT COUNT(*) FROM samples").fetchone()
+            else:
+                row = self._connection.execute(
+                    "SELECT COUNT(*) FROM samples WHERE username = ?", (username,)
+                ).fetchone()
+        return int(row[0])
+
+    def remove(self, username: str, minute_starts: Iterable[str]) -> None:
+        """Forget samples the server has accepted."""
+        keys = [(username, minute_start) for minute_start in minute_starts]
+        with self._lock:
+            self._connection.executemany(
+                "DELETE FROM samples WHERE username = ? AND minute_start = ?", keys
+            )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._connection.close()

@@ -1,0 +1,220 @@
+"""The engine with fakes behind its seams: activity delivery, backoff, session end, config, stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activity_tracker import ActivityTracker
+from agent import Agent, AgentSettings, Backoff
+from battery_manager import BatteryMonitor, BatteryPolicy, BatteryReading
+from config_updater import DEFAULTS, ConfigPoller
+from errors import ConfigError, PermanentError, SessionExpired, TransientError
+from outbox import Outbox
+
+START = 1_795_000_000.0 - (1_795_000_000.0 % 60)  # a whole UTC minute in 2026
+
+
+class Clock:
+    """A settable wall clock and monotonic clock moving together."""
+
+    def __init__(self) -> None:
+        self.now = START + 5
+
+    def wall(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class FakeSender:
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.failures: list[Exception] = []
+
+    def post_activity(self, samples: list[dict[str, Any]]) -> int:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.batches.append(samples)
+        return len(samples)
+
+
+class FakeAnswer:
+    def __init__(self, payload: dict[str, Any] | None) -> None:
+        self.payload = payload
+        self.etag = '"x"' if payload else None
+
+
+class FakeConfigSource:
+    def __init__(self) -> None:
+        self.payload: dict[str, Any] | None = None
+
+    def get_config(self, etag: str | None) -> FakeAnswer:
+        return FakeAnswer(self.payload)
+
+
+class Battery:
+    def __init__(self) -> None:
+        self.reading: BatteryReading | None = None
+
+    def __call__(self) -> BatteryReading | None:
+        return self.reading
+
+
+class Harness:
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = Clock()
+        self.sender = FakeSender()
+        self.source = FakeConfigSource()
+        self.battery_reader = Battery()
+        self.expired: list[bool] = []
+        self.tracker = ActivityTracker(
+            idle_threshold_seconds=300, timezone_name="UTC", wall_clock=self.clock.wall
+        )
+        self.outbox = Outbox(tmp_path)
+        holder: dict[str, Agent] = {}
+        self.poller = ConfigPoller(self.source, tmp_path / "config.json",
+                                   lambda config, changes: holder["agent"].on_config_change(config, changes))
+        self.agent = Agent(
+            username="ann",
+            sender=self.sender,
+            tracker=self.tracker,
+            input_source=None,
+            battery=BatteryMonitor(self.battery_reader, BatteryPolicy(20)),
+            outbox=self.outbox,
+            poller=self.poller,
+            on_session_expired=lambda: self.expired.append(True),
+            monotonic=self.clock.monotonic,
+        )
+        holder["agent"] = self.agent
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+def type_keys(harness: Harness, count: int) -> None:
+    for _ in range(count):
+        harness.tracker.on_key_press()
+
+
+def test_completed_minutes_are_sent_once_and_leave_the_outbox(harness: Harness) -> None:
+    type_keys(harness, 7)
+    harness.clock.now = START + 60 * 3 + 1
+    harness.agent.flush_activity()
+    sent = [sample for batch in harness.sender.batches for sample in batch]
+    assert [sample["keys"] for sample in sent] == [7, 0, 0]
+    assert harness.outbox.count("ann") == 0
+    harness.agent.flush_activity()
+    assert len(harness.sender.batches) == 1
+
+
+def test_offline_minutes_wait_with_backoff_then_drain(harness: Harness) -> None:
+    type_keys(harness, 3)
+    harness.clock.now = START + 61
+    harness.sender.failures = [TransientError("cannot reach the server")]
+    harness.agent.flush_activity()
+    assert harness.agent.offline and harness.outbox.count("ann") == 1
+
+    harness.agent.flush_activity()  # still inside the backoff window: no new attempt
+    assert harness.sender.batches == [] and harness.sender.failures == []
+
+    harness.clock.now += 2  # first backoff is at most 1 s
+    harness.agent.flush_activity()
+    assert not harness.agent.offline
+    assert harness.outbox.count("ann") == 0
+    assert harness.sender.batches[0][0]["keys"] == 3
+
+
+def test_a_refused_batch_is_kept_not_dropped(harness: Harness) -> None:
+    harness.clock.now = START + 61
+    harness.sender.failures = [PermanentError("HTTP 400 validation_error")]
+    harness.agent.flush_activity()
+    assert harness.outbox.count("ann") == 1
+
+
+def test_session_end_stops_sending_and_capturing_until_renewed(harness: Harness) -> None:
+    harness.clock.now = START + 61
+    harness.sender.failures = [SessionExpired()]
+    harness.agent._guarded("activity", harness.agent.flush_activity)
+    assert harness.expired == [True]
+    assert harness.agent.capture_skip_reason() == "signed out"
+    harness.clock.now += 60
+    harness.agent.flush_activity()
+    assert harness.sender.batches == [] and harness.outbox.count("ann") == 2
+
+    harness.agent.session_renewed()
+    harness.agent.flush_activity()
+    assert harness.outbox.count("ann") == 0 and harness.agent.capture_skip_reason() is None
+
+
+def test_a_config_change_reaches_tracker_battery_and_schedule(harness: Harness) -> None:
+    harness.battery_reader.reading = BatteryReading(percent=40, plugged_in=False)
+    harness.agent.start()
+    try:
+        assert not harness.agent.battery.suspended  # 40 % is above the default 20 %
+        harness.source.payload = {**DEFAULTS, "idle_threshold": 45, "battery_threshold": 50,
+                                  "config_poll_interval": 5, "version": 2}
+        harness.agent.poll_config()
+        assert harness.tracker.idle_threshold_seconds == 45
+        assert harness.agent.battery.suspended
+        assert harness.tracker.state == "suspended"
+        assert harness.agent.capture_skip_reason() == "battery low: tracking suspended"
+        intervals = sorted(job.interval for job in harness.agent.scheduler.jobs)
+        assert intervals == [5, 5, 30]
+    finally:
+        harness.agent.stop()
+
+
+def test_pause_and_resume_change_the_state_and_the_capture_decision(harness: Harness) -> None:
+    harness.agent.pause()
+    assert harness.tracker.state == "paused"
+    assert harness.agent.capture_skip_reason() == "tracking is paused"
+    harness.agent.resume()
+    assert harness.tracker.state == "tracking"
+    assert harness.agent.capture_skip_reason() is None
+
+
+def test_stop_ends_the_scheduler_thread_quickly_and_twice_is_harmless(harness: Harness) -> None:
+    harness.agent.start()
+    assert any(thread.name == "vinova-scheduler" for thread in threading.enumerate())
+    began = time.monotonic()
+    harness.agent.stop()
+    harness.agent.stop()
+    assert time.monotonic() - began < 2.0
+    assert not any(thread.name == "vinova-scheduler" for thread in threading.enumerate())
+
+
+def test_backoff_grows_to_the_cap_and_honours_retry_after() -> None:
+    backoff = Backoff(initial_seconds=1, max_seconds=300)
+    delays = [backoff.failed(0.0) for _ in range(12)]
+    assert delays[0] <= 1 and max(delays) <= 300 and delays[-1] >= 150
+    assert backoff.failed(0.0, at_least_seconds=400) == 400
+    backoff.succeeded()
+    assert backoff.ready(0.0)
+
+
+def test_settings_layer_dotenv_then_environment_then_flags(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("VINOVA_SERVER_URL=http://from-dotenv:5000\nVINOVA_SPOOL_MAX_MB=100\n")
+    settings = AgentSettings.load(
+        environ={"VINOVA_SPOOL_MAX_MB": "200", "VINOVA_AGENT_DIR": str(tmp_path / "a")},
+        flags={"server_url": "http://from-flag:5000"},
+        dotenv_paths=(dotenv,),
+    )
+    assert settings.server_url == "http://from-flag:5000"
+    assert settings.spool_max_mb == 200
+    assert settings.agent_dir == tmp_path / "a"
+
+
+def test_bad_settings_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        AgentSettings.load(environ={"VINOVA_SERVER_URL": "ftp://x", "VINOVA_SPOOL_MAX_MB": "lots"},
+                           dotenv_paths=())
+    assert set(caught.value.errors) == {"VINOVA_SERVER_URL", "VINOVA_SPOOL_MAX_MB"}
