@@ -265,10 +265,10 @@ class PynputInputSource:
     """The pynput adapter: X11 today (XRecord), and the same code on Windows/macOS hooks.
 
     Two listener threads (keyboard, mouse) belong to pynput; they call the sink directly.
+    On X they listen on the display named by ``DISPLAY``.
     """
 
-    def __init__(self, display_name: str | None = None) -> None:
-        self._display_name = display_name
+    def __init__(self) -> None:
         self._listeners: list[Any] = []
         self._lock = threading.Lock()
 
@@ -278,8 +278,7 @@ class PynputInputSource:
             if self._listeners:
                 return
             if _uses_x11():
-                display_name = self._display_name or os.environ.get("DISPLAY")
-                _check_x_record_extension(display_name)
+                _check_x_record_extension(os.environ.get("DISPLAY"))
             from pynput import keyboard, mouse
 
             def on_press(key: Any, injected: bool = False) -> None:
