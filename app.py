@@ -26,7 +26,7 @@ import admin_pages
 import store
 from auth_manager import Principal, ServerAuth
 from config_updater import validate_config, validate_overrides
-from errors import AuthError, ConfigError, TransientError
+from errors import AuthError, ConfigError, RequestRefused, TransientError
 from mailer import FileOutbox, Mailer, SmtpMailer
 from server_settings import ServerSettings, load_settings
 
@@ -127,6 +127,12 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ConfigError)
     def handle_validation_error(error: ConfigError) -> Response:
         return error_response(400, "validation_error", "some fields are not valid", fields=error.errors)
+
+    @app.errorhandler(RequestRefused)
+    def handle_refused(error: RequestRefused) -> Response:
+        response = jsonify(error.to_json())
+        response.status_code = error.status
+        return response
 
     @app.errorhandler(TransientError)
     def handle_transient_error(error: TransientError) -> Response:

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, str] = {
     "VINOVA_TOKEN_TTL": str(DEFAULT_TOKEN_TTL_SECONDS),
     "VINOVA_MAX_BODY_BYTES": str(DEFAULT_MAX_BODY_BYTES),
     "VINOVA_LOG_LEVEL": "INFO",
+    "VINOVA_ADMIN_EMAIL": "admin@localhost.localdomain",
     "SMTP_HOST": "",
     "SMTP_PORT": "587",
     "SMTP_USERNAME": "",

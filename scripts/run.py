@@ -34,7 +34,7 @@ def ensure_first_admin(app: Flask) -> tuple[str, str] | None:
     if context.auth.user_count() > 0:
         return None
     password = secrets.token_urlsafe(15)
-    email = context.settings.get(FIRST_ADMIN_EMAIL_VARIABLE, "admin@localhost.localdomain")
+    email = context.settings.get(FIRST_ADMIN_EMAIL_VARIABLE)
     context.auth.create_user(FIRST_ADMIN_NAME, email, password, admin=True)
     return FIRST_ADMIN_NAME, password
 
