@@ -1,0 +1,241 @@
+"""The window's log pane: a logging handler that only queues records, and the Tk text that shows them.
+
+Threads: :class:`QueueLogHandler.emit` runs on whichever thread logs (scheduler, upload workers,
+input listeners, Tk) and never touches Tk; :class:`LogPane` lives on the Tk thread and is fed by
+:meth:`LogPane.drain`, which the window calls from ``after()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import tkinter as tk
+import tkinter.font as tkfont
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from tkinter import ttk
+
+DEFAULT_MAX_LINES = 2000
+HANDLER_QUEUE_SIZE = 10_000
+DRAIN_BATCH_LINES = 500
+BOTTOM_TOLERANCE = 0.001
+
+KIND_ACTIVITY = "activity"
+KIND_CAPTURE = "capture"
+KIND_UPLOAD = "upload"
+KIND_CONFIG = "config"
+KIND_BATTERY = "battery"
+KIND_SESSION = "session"
+KIND_AGENT = "agent"
+KIND_WARNING = "warning"
+KIND_ERROR = "error"
+KINDS: tuple[str, ...] = (
+    KIND_ACTIVITY,
+    KIND_CAPTURE,
+    KIND_UPLOAD,
+    KIND_CONFIG,
+    KIND_BATTERY,
+    KIND_SESSION,
+    KIND_AGENT,
+    KIND_WARNING,
+    KIND_ERROR,
+)
+
+# Foreground colours chosen for contrast ≥ 4.5:1 on the white pane.
+KIND_COLOURS: dict[str, str] = {
+    KIND_ACTIVITY: "#1b6e3a",
+    KIND_CAPTURE: "#1d4ed8",
+    KIND_UPLOAD: "#6b21a8",
+    KIND_CONFIG: "#9a3412",
+    KIND_BATTERY: "#0e7490",
+    KIND_SESSION: "#334155",
+    KIND_AGENT: "#334155",
+    KIND_WARNING: "#a16207",
+    KIND_ERROR: "#b91c1c",
+}
+
+# Which module's log lines belong to which kind (the first dotted part of the logger name).
+KIND_BY_LOGGER: dict[str, str] = {
+    "activity_tracker": KIND_ACTIVITY,
+    "screenshot_manager": KIND_CAPTURE,
+    "upload_queue": KIND_UPLOAD,
+    "storage": KIND_UPLOAD,
+    "outbox": KIND_UPLOAD,
+    "config_updater": KIND_CONFIG,
+    "battery_manager": KIND_BATTERY,
+    "server_client": KIND_SESSION,
+    "session_store": KIND_SESSION,
+    "main_window": KIND_SESSION,
+    "vinova": KIND_SESSION,
+    "agent": KIND_AGENT,
+}
+
+KIND_ATTRIBUTE = "vinova_kind"
+"""A log call may name its kind explicitly: ``log.info(..., extra={"vinova_kind": "activity"})``."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One log record as the pane shows it."""
+
+    created_at: datetime
+    level: int
+    kind: str
+    text: str
+
+
+def kind_of(record: logging.LogRecord) -> str:
+    """The kind a record is shown as: errors and warnings first, then an explicit kind, then its module."""
+    if record.levelno >= logging.ERROR:
+        return KIND_ERROR
+    if record.levelno >= logging.WARNING:
+        return KIND_WARNING
+    explicit = getattr(record, KIND_ATTRIBUTE, None)
+    if isinstance(explicit, str) and explicit in KINDS:
+        return explicit
+    return KIND_BY_LOGGER.get(record.name.split(".", 1)[0], KIND_AGENT)
+
+
+def line_from_record(record: logging.LogRecord) -> LogLine:
+    """Turn a record into a LogLine; an exception adds its type and message, never a traceback."""
+    text = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        text = f"{text} ({type(error).__name__}: {error})"
+    return LogLine(datetime.fromtimestamp(record.created, UTC), record.levelno, kind_of(record), text)
+
+
+class QueueLogHandler(logging.Handler):
+    """Puts each record on a bounded queue for the Tk thread; never blocks and never touches Tk."""
+
+    def __init__(self, level: int = logging.INFO, maxsize: int = HANDLER_QUEUE_SIZE) -> None:
+        super().__init__(level)
+        self.lines: queue.Queue[LogLine] = queue.Queue(maxsize=maxsize)
+        self.dropped_count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record; when the pane has fallen far behind, count it as dropped instead."""
+        try:
+            self.lines.put_nowait(line_from_record(record))
+        except queue.Full:
+            self.dropped_count += 1
+        except Exception:  # noqa: BLE001 - a logging handler must never raise into the caller
+            self.handleError(record)
+
+    def take(self, limit: int = DRAIN_BATCH_LINES) -> list[LogLine]:
+        """Up to ``limit`` queued lines, oldest first (any thread; the pane calls it on the Tk thread)."""
+        taken: list[LogLine] = []
+        while len(taken) < limit:
+            try:
+                taken.append(self.lines.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+
+TimeFormatter = Callable[[datetime], str]
+
+
+def _default_time(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+class LogPane(ttk.Frame):
+    """A read-only, coloured, capped log view that follows new lines unless the user scrolled up."""
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        *,
+        font: str | tuple[str, int] = "TkFixedFont",
+        max_lines: int = DEFAULT_MAX_LINES,
+        time_text: TimeFormatter = _default_time,
+    ) -> None:
+        super().__init__(parent)
+        self.max_lines = max_lines
+        self.time_text = time_text
+        self.text = tk.Text(
+            self,
+            wrap="word",
+            height=12,
+            font=font,
+            relief="flat",
+            borderwidth=0,
+            highlightthickness=0,
+            background="#ffffff",
+            foreground="#1f2937",
+            padx=8,
+            pady=6,
+            undo=False,
+            cursor="arrow",
+        )
+        self.scrollbar = ttk.Scrollbar(self, orient="vertical", command=self.text.yview)
+        self.text.configure(yscrollcommand=self.scrollbar.set, state="disabled")
+        self.text.grid(row=0, column=0, sticky="nsew")
+        self.scrollbar.grid(row=0, column=1, sticky="ns")
+        self.columnconfigure(0, weight=1)
+        self.rowconfigure(0, weight=1)
+        self.text.tag_configure("time", foreground="#6b7280")
+        for kind, colour in KIND_COLOURS.items():
+            self.text.tag_configure(kind, foreground=colour)
+        self._error_font = _bold(font)
+        self.text.tag_configure(KIND_ERROR, foreground=KIND_COLOURS[KIND_ERROR], font=self._error_font)
+        self._line_count = 0
+
+    @property
+    def line_count(self) -> int:
+        """How many lines the pane holds now (never more than ``max_lines``)."""
+        return self._line_count
+
+    def at_bottom(self) -> bool:
+        """Whether the view shows the newest line (then new lines keep it scrolled to the end)."""
+        return float(self.text.yview()[1]) >= 1.0 - BOTTOM_TOLERANCE
+
+    def append(self, lines: Iterable[LogLine]) -> int:
+        """Add lines at the bottom, drop the oldest beyond the cap; returns how many were added."""
+        batch = list(lines)
+        if not batch:
+            return 0
+        follow = self.at_bottom()
+        text = self.text
+        text.configure(state="normal")
+        for line in batch:
+            label = f"{line.kind:<9}"
+            text.insert("end", f"{self.time_text(line.created_at)}  ", ("time",), f"{label} {line.text}\n",
+                        (line.kind,))
+        self._line_count += len(batch)
+        excess = self._line_count - self.max_lines
+        if excess > 0:
+            text.delete("1.0", f"{excess + 1}.0")
+            self._line_count = self.max_lines
+        text.configure(state="disabled")
+        if follow:
+            text.see("end")
+        return len(batch)
+
+    def drain(self, handler: QueueLogHandler, limit: int = DRAIN_BATCH_LINES) -> int:
+        """Move up to ``limit`` queued lines from the handler into the pane (Tk thread)."""
+        return self.append(handler.take(limit))
+
+    def lines_text(self) -> list[str]:
+        """The shown lines as plain text, oldest first."""
+        content = self.text.get("1.0", "end-1c")
+        return [line for line in content.split("\n") if line]
+
+    def kinds_of_last(self, count: int) -> list[str]:
+        """The kind tags of the last ``count`` lines (for tests and accessibility checks)."""
+        kinds: list[str] = []
+        for line_number in range(max(1, self._line_count - count + 1), self._line_count + 1):
+            tags = [tag for tag in self.text.tag_names(f"{line_number}.12") if tag in KINDS]
+            kinds.append(tags[0] if tags else "")
+        return kinds
+
+
+def _bold(font: str | tuple[str, int]) -> tkfont.Font | tuple[str, int, str]:
+    """A bold variant of ``font`` (a named font is copied, so it follows no later change)."""
+    if isinstance(font, tuple):
+        return (font[0], font[1], "bold")
+    bold = tkfont.nametofont(font).copy()
+    bold.configure(weight="bold")
+    return bold
