@@ -271,6 +271,8 @@ def display_available() -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: the window by default (double-click), the terminal with --headless or no display."""
     args = parse_args(argv)
+    # Everything the agent writes (database, WAL files, spool, logs) is for its owner only.
+    os.umask(0o077)
     try:
         settings = AgentSettings.load(flags={k: v for k, v in vars(args).items() if k != "headless"})
     except ConfigError as exc:
