@@ -182,6 +182,14 @@ class LogPane(ttk.Frame):
         self._error_font = _bold(font)
         self.text.tag_configure(KIND_ERROR, foreground=KIND_COLOURS[KIND_ERROR], font=self._error_font)
         self._line_count = 0
+        # Lines that arrive while the pane is hidden (during sign-in) are shown from the newest.
+        self._scroll_when_shown = False
+        self.text.bind("<Map>", lambda _event: self._shown())
+
+    def _shown(self) -> None:
+        if self._scroll_when_shown:
+            self._scroll_when_shown = False
+            self.text.see("end")
 
     @property
     def line_count(self) -> int:
@@ -197,7 +205,9 @@ class LogPane(ttk.Frame):
         batch = list(lines)
         if not batch:
             return 0
-        follow = self.at_bottom()
+        hidden = not self.text.winfo_viewable()
+        follow = hidden or self.at_bottom()
+        self._scroll_when_shown = self._scroll_when_shown or hidden
         text = self.text
         text.configure(state="normal")
         for line in batch:

@@ -268,11 +268,6 @@ def attach_capture_preview(captures: Any, size_px: tuple[int, int],
 
 
 # --------------------------------------------------------------------------- dialogs
-def _six_digits_or_fewer(proposed: str) -> bool:
-    """Entry validation: the code field only ever holds up to six digits."""
-    return proposed == "" or (len(proposed) <= 6 and proposed.isdigit())
-
-
 class SignInView(ttk.Frame):
     """Server address, username and password; Enter submits; busy and error states."""
 
@@ -392,9 +387,10 @@ class CodeView(ttk.Frame):
                   justify="left").grid(row=1, column=0, columnspan=3, sticky="w",
                                        pady=(look.px(4), look.px(14)))
         ttk.Label(self, text="Code").grid(row=2, column=0, columnspan=3, sticky="w")
-        digits_only = (self.register(_six_digits_or_fewer), "%P")
         self.entry = ttk.Entry(self, textvariable=self.code, width=10, font="VinovaCode", style="Code.TEntry",
-                               validate="key", validatecommand=digits_only, justify="center")
+                               justify="center")
+        # Keep only digits (a pasted "123 456" or "123-456" still works), at most six.
+        self.code.trace_add("write", lambda *_args: self._keep_digits())
         self.entry.grid(row=3, column=0, columnspan=3, sticky="w", pady=(look.px(2), look.px(8)))
         self.entry.bind("<Return>", lambda _event: self.submit())
         self.entry.bind("<KP_Enter>", lambda _event: self.submit())
@@ -462,6 +458,12 @@ class CodeView(ttk.Frame):
             self.message.set("")
         else:
             self._seconds_left = -1  # let the countdown redraw the Resend button
+
+    def _keep_digits(self) -> None:
+        text = self.code.get()
+        digits = "".join(character for character in text if character.isdigit())[:6]
+        if digits != text:
+            self.code.set(digits)
 
     def _resend(self) -> None:
         if not self.busy:
