@@ -819,13 +819,14 @@ class ActivityTracker:
     def _totals_since_locked(self, since_seconds: float) -> ActivityTotals:
         active = keys = clicks = scrolls = mouse_px = 0
         since = time_manager.utc_from_timestamp(since_seconds)
-        for sample in self._history:
-            if sample.minute_start >= since:
-                active += sample.active_seconds
-                keys += sample.keys
-                clicks += sample.clicks
-                scrolls += sample.scrolls
-                mouse_px += sample.mouse_px
+        for sample in reversed(self._history):  # newest first: stop at the first one too old
+            if sample.minute_start < since:
+                break
+            active += sample.active_seconds
+            keys += sample.keys
+            clicks += sample.clicks
+            scrolls += sample.scrolls
+            mouse_px += sample.mouse_px
         for minute, counts in self._minutes.items():
             if minute * SECONDS_PER_MINUTE >= since_seconds:
                 active += counts.active_mask.bit_count()

@@ -399,3 +399,17 @@ def test_bad_settings_are_config_errors() -> None:
         make_tracker(clock, threshold=0)
     with pytest.raises(ConfigError):
         make_tracker(clock).set_idle_threshold(-5)
+
+
+def test_a_clock_jump_beyond_30_days_keeps_only_the_last_30_days(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="activity_tracker")
+    clock = FakeClock(T0)
+    tracker = make_tracker(clock)
+    tracker.on_key_press()
+
+    samples = tracker.collect(now=T0 + 31 * 86400)
+
+    assert len(samples) == 30 * 1440
+    assert samples[0].minute_start == minute(1440)
+    assert all(s.state == "idle" for s in samples)
+    assert any("1440 minutes older than 30 days" in line for line in tracker_lines(caplog))
