@@ -19,20 +19,32 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import click
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import admin_pages
+import screenshot_routes
 import store
-from auth_manager import Principal, ServerAuth
+from api_requests import (
+    EXTENSION_KEY,
+    ApiError,
+    bearer_token,
+    current_principal,
+    error_response,
+    json_body,
+    require_admin,
+    services,
+    string_fields,
+)
+from auth_manager import ServerAuth
 from config_updater import validate_config, validate_overrides
 from errors import AuthError, ConfigError, RequestRefused, TransientError
 from mailer import FileOutbox, Mailer, SmtpMailer
 from server_settings import ServerSettings, load_settings
+from storage import LOCAL_URL_BASE, ObjectStore, make_object_store
 
 logger = logging.getLogger(__name__)
 
-EXTENSION_KEY = "vinova"
 ACTIVITY_DEFAULT_RANGE = timedelta(hours=24)
 ACTIVITY_MAX_RANGE = timedelta(days=31)
 AUDIT_DEFAULT_LIMIT = 200
@@ -59,16 +71,11 @@ class ServerContext:
     database: store.Database
     mailer: Mailer
     auth: ServerAuth
+    object_store: ObjectStore
 
     def now(self) -> datetime:
         """The server's clock (tz-aware UTC; a fake one in tests)."""
         return self.settings.clock()
-
-
-def services() -> ServerContext:
-    """The ServerContext of the current app."""
-    context: ServerContext = current_app.extensions[EXTENSION_KEY]
-    return context
 
 
 def build_mailer(settings: ServerSettings) -> Mailer:
@@ -80,36 +87,6 @@ def build_mailer(settings: ServerSettings) -> Mailer:
         smtp.host, smtp.port, smtp.mail_from, username=smtp.username, password=smtp.password,
         starttls=smtp.starttls, timeout_seconds=smtp.timeout_seconds,
     )
-
-
-class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after_seconds: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after_seconds = retry_after_seconds
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    fields: Mapping[str, str] | None = None,
-    retry_after_seconds: int | None = None,
-) -> Response:
-    """The one JSON error shape of docs/API.md."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields is not None:
-        error["fields"] = dict(fields)
-    response = jsonify({"error": error})
-    response.status_code = status
-    if retry_after_seconds is not None:
-        response.headers["Retry-After"] = str(retry_after_seconds)
-    return response
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -178,13 +155,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = ServerContext(settings, database, mailer, auth)
+    object_store = make_object_store(settings.values, settings.data_dir, settings.secret_key.encode())
+    app.extensions[EXTENSION_KEY] = ServerContext(settings, database, mailer, auth, object_store)
 
     @app.before_request
     def start_request() -> None:
         g.request_id = uuid.uuid4().hex[:12]
         length = request.content_length
-        if length is not None and length > settings.max_body_bytes:
+        # Screenshot uploads have their own, signed size cap (screenshot_routes.receive_local).
+        is_upload = request.method == "PUT" and request.path.startswith(LOCAL_URL_BASE)
+        if length is not None and length > settings.max_body_bytes and not is_upload:
             message = f"the body is larger than {settings.max_body_bytes} bytes"
             raise ApiError(413, "payload_too_large", message)
 
@@ -197,55 +177,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_api_routes(app)
     app.register_blueprint(admin_pages.blueprint)
+    app.register_blueprint(screenshot_routes.blueprint)
     _register_cli(app)
     return app
 
 
 # --------------------------------------------------------------------------- request helpers
-def json_body() -> dict[str, Any]:
-    """The request body as a JSON object, or 400 bad_request."""
-    data = request.get_data(cache=True)
-    try:
-        payload = json.loads(data)
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return payload
-
-
-def string_fields(payload: Mapping[str, Any], *names: str) -> list[str]:
-    """The named string fields of a body, or a validation error naming each missing/non-string one."""
-    errors = {name: "must be a string" for name in names if not isinstance(payload.get(name), str)}
-    if errors:
-        raise ConfigError(errors)
-    return [payload[name] for name in names]
-
-
-def bearer_token() -> str:
-    """The token from ``Authorization: Bearer <token>`` ("" when absent)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def current_principal() -> Principal:
-    """The signed-in account of this request (401 otherwise)."""
-    principal: Principal | None = g.get("principal")
-    if principal is None:
-        principal = services().auth.authenticate(bearer_token())
-        g.principal = principal
-    return principal
-
-
-def require_admin() -> Principal:
-    """The signed-in account, which must be an admin (403 otherwise)."""
-    principal = current_principal()
-    if not principal.is_admin:
-        raise ApiError(403, "forbidden", "this needs an administrator account")
-    return principal
-
-
 def _not_found(what: str) -> NoReturn:
     raise ApiError(404, "not_found", f"{what} not found")
 

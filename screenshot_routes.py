@@ -1,0 +1,190 @@
+"""The screenshot API: sign uploads, receive them (local store), register them, list and open them.
+
+Thin routes over storage.py (the rules) and the ``screenshots`` table; see docs/API.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, send_file
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import store
+import time_manager
+from api_requests import current_principal, json_body, require_admin, services
+from errors import ConfigError, RequestRefused
+from storage import (
+    DEFAULT_MAX_UPLOAD_BYTES,
+    LocalObjectStore,
+    ObjectStore,
+    sign_upload,
+    validate_registration,
+)
+
+blueprint = Blueprint("screenshots", __name__)
+
+LINK_EXPIRY_SECONDS = 300
+
+
+def _max_upload_bytes() -> int:
+    raw = services().settings.get("VINOVA_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))
+    return int(raw) if raw.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
+
+
+def _local_store() -> LocalObjectStore:
+    object_store = services().object_store
+    if not isinstance(object_store, LocalObjectStore):
+        raise RequestRefused("this server keeps screenshots in S3", status=404, code="not_found")
+    return object_store
+
+
+def screenshot_json(
+    row: store.Screenshot, username: str, object_store: ObjectStore, now: datetime
+) -> dict[str, Any]:
+    """One screenshot as the API shows it, with a short-lived link to the image."""
+    return {
+        "key": row.key,
+        "username": username,
+        "taken_at": row.taken_at.isoformat(),
+        "timezone": row.timezone,
+        "blurred": row.blurred,
+        "width": row.width,
+        "height": row.height,
+        "size_bytes": row.size_bytes,
+        "sha256": row.sha256,
+        "uploaded_at": row.uploaded_at.isoformat(),
+        "url": object_store.presign_get(row.key, now=now, expires_seconds=LINK_EXPIRY_SECONDS),
+    }
+
+
+# --------------------------------------------------------------------------- agent calls
+@blueprint.post("/uploads/sign")
+def sign() -> Response:
+    """A presigned PUT for one capture under the caller's own prefix."""
+    principal = current_principal()
+    body = json_body()
+    object_store = services().object_store
+    signed = sign_upload(
+        object_store,
+        username=principal.username,
+        prefix=object_store.prefix,
+        key=body.get("key"),
+        content_type=body.get("content_type"),
+        size_bytes=body.get("size_bytes"),
+        sha256=body.get("sha256"),
+        now=services().now(),
+        max_bytes=_max_upload_bytes(),
+        base_url=request.host_url,
+    )
+    return jsonify(signed.to_json())
+
+
+@blueprint.put("/uploads/local/<path:key>")
+def receive_local(key: str) -> tuple[Response, int]:
+    """The local store's upload target: the signed URL is the credential."""
+    local = _local_store()
+    request.max_content_length = _max_upload_bytes()
+    size = local.receive_local_put(
+        key,
+        request.args,
+        content_type=request.content_type,
+        content_length=request.content_length,
+        body=request.stream,
+        now=services().now(),
+    )
+    return jsonify({"key": key, "size_bytes": size}), 201
+
+
+@blueprint.get("/uploads/local/<path:key>")
+def open_local(key: str) -> Response:
+    """Serve one stored screenshot to the holder of a signed, short-lived link."""
+    path = _local_store().verify_local_get(key, request.args, now=services().now())
+    response = send_file(path, mimetype="image/jpeg", max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blueprint.post("/screenshots")
+def register() -> tuple[Response, int]:
+    """Record an uploaded capture; the same key again is a no-op (200)."""
+    principal = current_principal()
+    context = services()
+    registration = validate_registration(
+        json_body(), username=principal.username, prefix=context.object_store.prefix,
+        max_bytes=_max_upload_bytes(),
+    )
+    stored_size = context.object_store.object_size(registration.key)
+    if stored_size is None:
+        raise RequestRefused("upload the image before registering it", status=409, code="not_uploaded",
+                             field="key")
+    if stored_size != registration.size_bytes:
+        raise RequestRefused("size_bytes does not match the stored object", status=400,
+                             code="validation_error", field="size_bytes")
+    with context.database.session() as session:
+        existing = session.scalar(select(store.Screenshot).where(store.Screenshot.key == registration.key))
+        if existing is not None:
+            return jsonify({"key": registration.key, "created": False}), 200
+        session.add(store.Screenshot(
+            user_id=principal.user_id,
+            key=registration.key,
+            taken_at=registration.taken_at,
+            timezone=registration.timezone,
+            blurred=registration.blurred,
+            width=registration.width,
+            height=registration.height,
+            size_bytes=registration.size_bytes,
+            sha256=registration.sha256,
+            uploaded_at=context.now(),
+        ))
+    return jsonify({"key": registration.key, "created": True}), 201
+
+
+# --------------------------------------------------------------------------- admin calls
+def _day_range(day_text: str | None, zone_text: str | None, now: datetime) -> tuple[datetime, datetime, str]:
+    zone = zone_text or "UTC"
+    try:
+        zone = time_manager.zone_name(zone)
+    except ConfigError as exc:
+        raise ConfigError({"zone": "must be an IANA time zone name"}) from exc
+    if day_text:
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError as exc:
+            raise ConfigError({"date": "must be a date like 2026-11-25"}) from exc
+    else:
+        day = time_manager.to_local(now, zone).date()
+    start, end = time_manager.local_day_bounds(day, zone)
+    return start, end, zone
+
+
+def _user_id(session: Session, username: str) -> int:
+    user = store.find_user(session, username)
+    if user is None:
+        raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
+    return user.id
+
+
+@blueprint.get("/api/screenshots")
+def list_screenshots() -> Response:
+    """An admin's list of one user's captures on one day (``zone`` decides the day; default UTC)."""
+    require_admin()
+    context = services()
+    username = request.args.get("username", "")
+    if not username:
+        raise ConfigError({"username": "is required"})
+    start, end, zone = _day_range(request.args.get("date"), request.args.get("zone"), context.now())
+    now = context.now()
+    with context.database.session() as session:
+        user_id = _user_id(session, username)
+        rows = session.scalars(
+            select(store.Screenshot)
+            .where(store.Screenshot.user_id == user_id)
+            .where(store.Screenshot.taken_at >= start, store.Screenshot.taken_at < end)
+            .order_by(store.Screenshot.taken_at)
+        ).all()
+        items = [screenshot_json(row, username, context.object_store, now) for row in rows]
+    return jsonify({"username": username, "zone": zone, "from": start.isoformat(), "to": end.isoformat(),
+                    "screenshots": items})
