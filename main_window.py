@@ -157,6 +157,9 @@ class VinovaApp:
         root.title("Vinova")
         root.protocol("WM_DELETE_WINDOW", self.close)
         root.bind_all("<Control-q>", lambda _event: self.close())
+        # Alt+P and Alt+S press the underlined Pause/Resume and Sign out buttons of the main window.
+        root.bind_all("<Alt-p>", lambda _event: self._main_shortcut(self.toggle_pause))
+        root.bind_all("<Alt-s>", lambda _event: self._main_shortcut(self.sign_out))
         root.report_callback_exception = self._report_callback_exception
         root.columnconfigure(0, weight=1)
         root.rowconfigure(0, weight=1)
@@ -215,6 +218,10 @@ class VinovaApp:
         if self.current_view is self.main_view:
             self.refresh_main()
         self._schedule("second", REFRESH_MS, self._every_second)
+
+    def _main_shortcut(self, action: Callable[[], None]) -> None:
+        if self.current_view is self.main_view and self.agent is not None:
+            action()
 
     def _report_callback_exception(self, kind: type[BaseException], error: BaseException, tb: Any) -> None:
         log.error("window error", exc_info=(kind, error, tb))
@@ -310,6 +317,9 @@ class VinovaApp:
         text = sign_in_error_text(error, self.settings.server_url)
         log.warning("sign-in failed: %s", text)
         self.sign_in_view.show_error(text)
+        if isinstance(error, AuthError) and error.code == "invalid_credentials":
+            self.sign_in_view.clear_password()
+            self.sign_in_view.password_entry.focus_set()
 
     def _code_sent(self, username: str, challenge: Challenge) -> None:
         self.sign_in_view.set_busy(False)
@@ -345,6 +355,9 @@ class VinovaApp:
             self.show_sign_in(text)
             return
         self.code_view.show_error(text)
+        if isinstance(error, AuthError) and error.code == "invalid_code":
+            self.code_view.code.set("")  # ready for the corrected code
+        self.code_view.focus_code()
 
     def resend_code(self) -> None:
         """Ask the server for a new code (the button is disabled while the wait runs)."""
@@ -473,7 +486,9 @@ class VinovaApp:
             return
         status = agent.status()
         uploads = agent.uploads.status() if agent.uploads is not None else None  # type: ignore[attr-defined]
-        key, text = describe_status(status, uploads, paused=agent.paused)
+        poll_error = agent.poller.last_error or ""
+        key, text = describe_status(status, uploads, paused=agent.paused,
+                                    config_unreachable=poll_error.startswith("config poll failed"))
         self.main_view.show_status(key, text)
         if self.current_view is self.main_view and key != self._last_status_key:
             self._last_status_key = key

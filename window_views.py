@@ -174,7 +174,9 @@ def format_interval(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def describe_status(status: AgentStatus, uploads: Any, *, paused: bool) -> tuple[str, str]:
+def describe_status(
+    status: AgentStatus, uploads: Any, *, paused: bool, config_unreachable: bool = False
+) -> tuple[str, str]:
     """(style key, words) for the status badge: Tracking, Idle, Paused, Suspended (battery 18 %), Offline…"""
     if status.session_expired or (uploads is not None and uploads.session_expired):
         return "signed_out", "Signed out by the server"
@@ -185,7 +187,7 @@ def describe_status(status: AgentStatus, uploads: Any, *, paused: bool) -> tuple
         detail = f" (battery {battery.percent:.0f} %)" if battery is not None else " (battery low)"
         return "suspended", f"Suspended{detail}"
     captures_waiting = int(uploads.waiting) if uploads is not None else 0
-    if status.offline or (uploads is not None and uploads.offline):
+    if status.offline or config_unreachable or (uploads is not None and uploads.offline):
         return "offline", f"Offline ({captures_waiting + status.samples_waiting} waiting)"
     if status.state == "idle":
         return "idle", "Idle"
@@ -531,9 +533,9 @@ class MainView(ttk.Frame):
         self.identity = tk.StringVar()
         ttk.Label(header, textvariable=self.identity, style="Muted.TLabel").grid(row=0, column=1, sticky="w",
                                                                                  padx=pad(12))
-        self.pause_button = ttk.Button(header, text="Pause", command=on_pause_toggle)
+        self.pause_button = ttk.Button(header, text="Pause", underline=0, command=on_pause_toggle)
         self.pause_button.grid(row=0, column=2, sticky="e", padx=(0, pad(6)))
-        self.sign_out_button = ttk.Button(header, text="Sign out", command=on_sign_out)
+        self.sign_out_button = ttk.Button(header, text="Sign out", underline=0, command=on_sign_out)
         self.sign_out_button.grid(row=0, column=3, sticky="e")
         header.columnconfigure(1, weight=1)
         self.clock = tk.StringVar(value="")
