@@ -250,7 +250,8 @@ def _register_api_routes(app: Flask) -> None:
         principal = current_principal()
         return jsonify(
             {"username": principal.username, "email": principal.email, "is_admin": principal.is_admin,
-             "expires_at": principal.token_expires_at.isoformat()}
+             "expires_at": principal.token_expires_at.isoformat(),
+             "upload_prefix": services().object_store.prefix}
         )
 
     # ------------------------------------------------------------ config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import logging.handlers
 import os
@@ -20,14 +21,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+import requests
+
 from activity_tracker import ActivityTracker, InputSource, choose_idle_clock, choose_input_source
 from agent import Agent, AgentSettings
 from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
 from config_updater import ConfigPoller
 from errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError
 from outbox import Outbox
+from screenshot_manager import ScreenshotManager, choose_grabber
 from server_client import ServerClient, SignedIn
-from session_store import SavedSession, clear_session, load_session, save_session
+from session_store import SavedSession, clear_session, load_session, save_session, write_private_file
+from storage import JPEG_CONTENT_TYPE, SignedUpload, make_s3_client
+from time_manager import zone_name
+from upload_queue import (
+    CaptureRecord,
+    CaptureStore,
+    DirectS3Uploader,
+    PresignedUploader,
+    Uploader,
+    UploadWorker,
+)
 
 log = logging.getLogger("vinova")
 
@@ -173,6 +187,39 @@ def start_input_source() -> InputSource | None:
         return None
 
 
+def upload_prefix(settings: AgentSettings, client: ServerClient) -> str:
+    """The key prefix captures go under: S3_PREFIX in direct mode, else the server's (cached for offline)."""
+    if settings.s3_bucket:
+        return settings.s3_prefix
+    cache = settings.agent_dir / "server.json"
+    try:
+        prefix = str(client.whoami().get("upload_prefix", ""))
+        write_private_file(cache, json.dumps({"upload_prefix": prefix}))
+        return prefix
+    except VinovaError as exc:
+        log.info("using the cached upload prefix (%s)", exc)
+    try:
+        return str(json.loads(cache.read_text(encoding="utf-8")).get("upload_prefix", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def build_uploader(settings: AgentSettings, client: ServerClient) -> Uploader:
+    """Direct to the agent's own bucket when S3_BUCKET is set, else through URLs the server signs."""
+    if settings.s3_bucket:
+        log.info("uploads: direct to S3 bucket %s with this machine's AWS credentials", settings.s3_bucket)
+        s3_client = make_s3_client(settings.aws_region, settings.s3_endpoint_url)
+        return DirectS3Uploader(s3_client, settings.s3_bucket)
+
+    def sign(record: CaptureRecord) -> SignedUpload:
+        body = {"key": record.key, "content_type": JPEG_CONTENT_TYPE,
+                "size_bytes": record.size_bytes, "sha256": record.sha256}
+        return SignedUpload.from_json(client.sign_upload(body))
+
+    log.info("uploads: through URLs signed by %s (no AWS keys on this machine)", settings.server_url)
+    return PresignedUploader(sign, requests.Session())
+
+
 def build_agent(
     settings: AgentSettings,
     client: ServerClient,
@@ -200,6 +247,22 @@ def build_agent(
         policy=BatteryPolicy(config.battery_threshold),
         on_change=lambda suspended, reading: None,
     )
+    capture_store = CaptureStore(agent_dir)
+    uploads = UploadWorker(
+        store=capture_store,
+        uploader=build_uploader(settings, client),
+        register=lambda record: client.register_screenshot(record.to_registration_json()),
+    )
+    captures = ScreenshotManager(
+        grab=choose_grabber(),
+        store=capture_store,
+        enqueue=uploads.enqueue,
+        username=username,
+        prefix=upload_prefix(settings, client),
+        skip_reason=lambda: holder["agent"].capture_skip_reason(),
+        timezone_name=lambda: zone_name(holder["agent"].poller.current.timezone),
+        spool_limit_bytes=settings.spool_max_mb * 1024 * 1024,
+    )
     agent = Agent(
         username=username,
         sender=client,
@@ -208,6 +271,8 @@ def build_agent(
         battery=battery,
         outbox=Outbox(agent_dir),
         poller=poller,
+        captures=captures,
+        uploads=uploads,
         on_session_expired=on_session_expired,
     )
     holder["agent"] = agent
