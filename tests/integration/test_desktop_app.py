@@ -293,3 +293,52 @@ def test_in_process_window_shows_typed_keys_and_the_capture_thumbnail(
     finally:
         if not app.closed:
             app.close()
+
+
+def _processes_with_agent_dir(agent_dir: Path) -> list[int]:
+    """Our launched app's pid(s), found by the unique agent dir in their environment."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if process.environ().get("VINOVA_AGENT_DIR") == str(agent_dir):
+                found.append(process.pid)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_the_desktop_launcher_opens_the_sign_in_window(xvfb: Any, tmp_path: Path) -> None:
+    """vinova.desktop, installed as the README says, started the way a desktop starts it (gio launch)."""
+    import shutil
+
+    if shutil.which("gio") is None:
+        pytest.skip("gio (GLib) is not installed")
+    installed = tmp_path / "applications" / "vinova.desktop"
+    installed.parent.mkdir()
+    template = (PROJECT_DIR / "vinova.desktop").read_text(encoding="utf-8")
+    installed.write_text(template.replace("@VINOVA_DIR@", str(PROJECT_DIR)), encoding="utf-8")
+    agent_dir = tmp_path / "launched-agent"
+    environment = {**os.environ, "DISPLAY": xvfb.name, "HOME": str(tmp_path / "home"),
+                   "VINOVA_AGENT_DIR": str(agent_dir), "VINOVA_SERVER_URL": f"http://127.0.0.1:{free_port()}"}
+    subprocess.run(["gio", "launch", str(installed)], env=environment, check=True, timeout=20)
+
+    def xdotool(*arguments: str) -> str:
+        return subprocess.run(["xdotool", *arguments], capture_output=True, text=True, check=False,
+                              env=environment, timeout=20).stdout.strip()
+
+    try:
+        def sign_in_window() -> str | None:
+            for window in xdotool("search", "--name", "^Vinova").split():
+                if xdotool("getwindowname", window) == "Vinova — Sign in":
+                    return window
+            return None
+
+        window = wait_until(sign_in_window, timeout=20, message="the sign-in window")
+        xdotool("windowfocus", "--sync", window)
+        xdotool("key", "ctrl+q")
+        wait_until(lambda: not _processes_with_agent_dir(agent_dir), timeout=10, message="the app to exit")
+    finally:
+        for pid in _processes_with_agent_dir(agent_dir):
+            os.kill(pid, signal.SIGTERM)
