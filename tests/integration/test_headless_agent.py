@@ -124,7 +124,7 @@ def test_headless_agent_delivers_exact_counts_survives_kill_9_and_stores_no_type
     }
     server.set_user_config(config_poll_interval=5, capture_enabled=False)
 
-    # The pointer starts where the test will first move it, so travel is exactly 100 × 10 px.
+    # The pointer starts where the test will first move it, so travel is exactly 100 moves of 10 px.
     xdotool("mousemove", "100", "200")
 
     # Sign in on stdin: username, password, then the code that arrived by SMTP.

@@ -87,13 +87,13 @@ def _environment(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
-    """``python scripts/run.py`` (what ``make run`` starts) on a free port; yields (url, data dir, log)."""
+    """``python scripts/run.py --server-only`` (the server of ``make run``); yields (url, data dir, log)."""
     data_dir = tmp_path / "data"
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "scripts/run.py", "--port", str(port)],
+            [sys.executable, "scripts/run.py", "--server-only", "--port", str(port)],
             cwd=PROJECT_DIR, env=_environment(data_dir), stdout=log, stderr=subprocess.STDOUT,
         )
         try:
