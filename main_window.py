@@ -149,6 +149,8 @@ class VinovaApp:
         self._closing = False
         self._after_ids: dict[str, str] = {}
         self._starter: threading.Thread | None = None
+        self._start_cancelled = threading.Event()
+        self._signing_out = False
         self._summaries = MinuteSummaries()
         self._uploaded_total: int | None = None
         self._last_status_key = ""
@@ -403,20 +405,27 @@ class VinovaApp:
 
     # ------------------------------------------------------------------ the engine
     def start_agent(self, username: str) -> None:
-        """Build and start the engine for ``username`` and show the main window."""
-        agent = self.build_agent(self.settings, self.client, username, self._session_expired_from_engine)
-        self.agent = agent
-        captures = agent.captures
-        if captures is not None:
-            attach_capture_preview(
-                captures, self.look.thumbnail_size_px, lambda p: self.post(lambda: self.show_preview(p))
-            )
+        """Show the main window, then build and start the engine for ``username`` on a worker thread.
+
+        Building may talk to the server (e.g. the upload prefix), so it stays off the Tk thread.
+        """
         self._summaries = MinuteSummaries()
         self._uploaded_total = None
         self.main_view.reset(username, self.settings.server_url)
         self.show(self.main_view, "Starting")
+        cancelled = self._start_cancelled = threading.Event()
+        settings, client = self.settings, self.client
+
+        def deliver_preview(preview: CapturePreview) -> None:
+            self.post(lambda: self.show_preview(preview))
 
         def start_engine() -> None:
+            agent = self.build_agent(settings, client, username, self._session_expired_from_engine)
+            if agent.captures is not None:
+                attach_capture_preview(agent.captures, self.look.thumbnail_size_px, deliver_preview)
+            if cancelled.is_set():  # closed or signed out while the parts were being built
+                return
+            self.agent = agent  # one reference assignment; the Tk thread reads it on its next refresh
             agent.start()
             try:
                 agent.poll_config()
@@ -449,20 +458,25 @@ class VinovaApp:
 
     def sign_out(self) -> None:
         """Stop the engine, revoke the token, forget the saved session, back to the sign-in dialog."""
-        agent, client = self.agent, self.client
-        self.agent = None
+        if self._signing_out:
+            return
+        self._signing_out = True
+        self._start_cancelled.set()
+        client = self.client
         self.main_view.set_busy(True)
         starter = self._starter
 
         def work() -> None:
             if starter is not None:
                 starter.join(CLOSE_TIMEOUT_SECONDS)
+            agent, self.agent = self.agent, None
             if agent is not None:
                 agent.stop(CLOSE_TIMEOUT_SECONDS)
             client.logout()
             clear_session(self.settings.agent_dir)
 
         def done(_none: None) -> None:
+            self._signing_out = False
             self.main_view.set_busy(False)
             log.info("signed out")
             self.show_sign_in("You are signed out.")
@@ -536,6 +550,7 @@ class VinovaApp:
         self._closing = True
         log.info("closing the window: stopping the agent")
         deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
+        self._start_cancelled.set()
         if self._starter is not None:
             self._starter.join(max(0.1, deadline - time.monotonic()))
         if self.agent is not None:
