@@ -57,6 +57,11 @@ def _template_globals() -> dict[str, Any]:
 
 @blueprint.before_request
 def _check_csrf() -> None:
+    check_csrf()
+
+
+def check_csrf() -> None:
+    """Refuse (400) a POST whose form lacks this session's CSRF token; other methods pass."""
     if request.method != "POST":
         return
     expected = session.get(CSRF_FIELD)
@@ -83,6 +88,11 @@ def _admin_or_redirect() -> Principal | BaseResponse:
     if not principal.is_admin:
         abort(403, description="this needs an administrator account")
     return principal
+
+
+def admin_or_redirect() -> Principal | BaseResponse:
+    """The signed-in admin; a redirect to the sign-in page when nobody is signed in; 403 for a non-admin."""
+    return _admin_or_redirect()
 
 
 def _field_rows(values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import admin_pages
+import diary_pages
 import screenshot_routes
 import store
 from api_requests import (
@@ -178,6 +179,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _register_api_routes(app)
     app.register_blueprint(admin_pages.blueprint)
     app.register_blueprint(screenshot_routes.blueprint)
+    app.register_blueprint(diary_pages.blueprint)
     _register_cli(app)
     return app
 
@@ -331,9 +333,13 @@ def _register_api_routes(app: Flask) -> None:
     @app.post("/activity")
     def post_activity() -> Response:
         principal = current_principal()
-        records = store.parse_activity_batch(json_body(), services().now())
+        payload = json_body()
+        records = store.parse_activity_batch(payload, services().now())
+        backlog = store.parse_agent_backlog(payload)
         with services().database.session() as session:
             store.upsert_activity(session, principal.user_id, records, services().now())
+            if backlog is not None:
+                store.save_agent_backlog(session, principal.user_id, backlog, services().now())
         return jsonify({"accepted": len(records)})
 
     @app.get("/api/activity")

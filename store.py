@@ -220,6 +220,31 @@ class Screenshot(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class AgentReport(Base):
+    """The newest upload backlog an agent reported with its activity (one row per user)."""
+
+    __tablename__ = "agent_reports"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    uploads_waiting: Mapped[int] = mapped_column(Integer)
+    kept_aside: Mapped[int] = mapped_column(Integer)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ScreenshotDeletion(Base):
+    """Audit entry: an admin deleted a screenshot (object and record)."""
+
+    __tablename__ = "screenshot_deletions"
+    __table_args__ = (Index("ix_screenshot_deletions_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(512))
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 # --------------------------------------------------------------------------- engine, sessions, migrations
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -520,13 +545,14 @@ def parse_activity_batch(payload: Any, now: datetime) -> list[ActivityRecord]:
     """Validate a ``POST /activity`` body; raise ConfigError naming every bad field (nothing is stored)."""
     if not isinstance(payload, Mapping):
         raise ConfigError({"body": "must be a JSON object"})
-    unknown = {key: "unknown field" for key in payload if key != "samples"}
+    unknown = {key: "unknown field" for key in payload if key not in {"samples", "agent"}}
     samples = payload.get("samples")
     if not isinstance(samples, list):
         raise ConfigError({**unknown, "samples": "must be a list of samples"})
     if len(samples) > MAX_ACTIVITY_BATCH:
         raise ConfigError({**unknown, "samples": f"at most {MAX_ACTIVITY_BATCH} samples per request"})
     errors: dict[str, str] = dict(unknown)
+    _check_agent_report(payload.get("agent"), errors)
     records = [_parse_sample(raw, now, f"samples[{index}]", errors) for index, raw in enumerate(samples)]
     if errors:
         raise ConfigError(errors)
@@ -585,3 +611,62 @@ def activity_between(
         )
         result.append((username, record))
     return result
+
+
+# --------------------------------------------------------------------------- agent backlog
+@dataclass(frozen=True, slots=True)
+class AgentBacklog:
+    """What an agent reports beside its samples: screenshots waiting to upload, and kept aside."""
+
+    uploads_waiting: int
+    kept_aside: int
+
+
+_AGENT_FIELDS = ("uploads_waiting", "kept_aside")
+
+
+def _check_agent_report(raw: Any, errors: dict[str, str]) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, Mapping):
+        errors["agent"] = "must be an object"
+        return
+    for key in raw:
+        if key not in _AGENT_FIELDS:
+            errors[f"agent.{key}"] = "unknown field"
+    for name in _AGENT_FIELDS:
+        if name not in raw:
+            errors[f"agent.{name}"] = "is missing"
+            continue
+        message = _int_error(raw[name], 0, _MAX_COUNT)
+        if message is not None:
+            errors[f"agent.{name}"] = message
+
+
+def parse_agent_backlog(payload: Any) -> AgentBacklog | None:
+    """The optional ``"agent"`` object of a ``POST /activity`` body (None when absent); ConfigError if bad."""
+    if not isinstance(payload, Mapping) or payload.get("agent") is None:
+        return None
+    errors: dict[str, str] = {}
+    raw = payload["agent"]
+    _check_agent_report(raw, errors)
+    if errors:
+        raise ConfigError(errors)
+    return AgentBacklog(uploads_waiting=raw["uploads_waiting"], kept_aside=raw["kept_aside"])
+
+
+def save_agent_backlog(session: Session, user_id: int, backlog: AgentBacklog, at: datetime) -> None:
+    """Keep the newest backlog the user's agent reported."""
+    row = session.get(AgentReport, user_id)
+    if row is None:
+        session.add(
+            AgentReport(
+                user_id=user_id, uploads_waiting=backlog.uploads_waiting, kept_aside=backlog.kept_aside,
+                reported_at=at,
+            )
+        )
+    else:
+        row.uploads_waiting = backlog.uploads_waiting
+        row.kept_aside = backlog.kept_aside
+        row.reported_at = at
+    session.flush()

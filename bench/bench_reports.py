@@ -1,0 +1,259 @@
+"""Work-diary figures at scale: 50 users x 30 days of per-minute samples + 20,000 screenshot records.
+
+    .venv/bin/python bench/bench_reports.py [--postgresql URL] [--skip-sqlite]
+
+Seeds a fresh database (SQLite in a temp dir; PostgreSQL in a throwaway schema when a URL is
+given or VINOVA_TEST_DATABASE_URL is set) with bulk inserts (executemany / COPY), then times on
+the server side: one user's diary day, the 30-day team report, and the CSV export of that report,
+both as the reports.py call and as the whole /admin request through Flask (template included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+import sqlalchemy  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
+
+import reports  # noqa: E402
+import store  # noqa: E402
+import time_manager  # noqa: E402
+
+USER_COUNT = 50
+DAY_COUNT = 30
+WORK_MINUTES_PER_DAY = 8 * 60
+SCREENSHOT_COUNT = 20_000
+NOW = datetime(2026, 11, 25, 23, 0, tzinfo=UTC)
+ZONES = ("America/New_York", "Asia/Kolkata", "Europe/Berlin", "UTC", "America/Los_Angeles")
+STATES = ("tracking",) * 17 + ("idle", "paused", "suspended")
+
+
+def sample_rows(user_id: int, zone: str, first_day: date, rng: random.Random) -> Iterator[tuple[Any, ...]]:
+    """Rows of COLUMNS: 8 working hours a day from 09:00 local, random activity and states."""
+    for day_number in range(DAY_COUNT):
+        day_start, _ = time_manager.local_day_bounds(first_day + timedelta(days=day_number), zone)
+        work_start = day_start + timedelta(hours=9)
+        offset = time_manager.utc_offset_minutes(work_start, zone)
+        for minute in range(WORK_MINUTES_PER_DAY):
+            state = rng.choice(STATES)
+            active = rng.randint(0, 60) if state == "tracking" else 0
+            keys = rng.randint(0, 120) if active else 0
+            yield (
+                user_id, work_start + timedelta(minutes=minute), active, keys, keys // 4, 0, active * 40,
+                state, zone, offset,
+            )
+
+
+COLUMNS = (
+    "user_id", "minute_start", "active_seconds", "keys", "clicks", "scrolls", "mouse_px", "state",
+    "timezone", "utc_offset_minutes",
+)
+
+
+def seed(database: store.Database) -> tuple[float, int, int]:
+    """Fill users, samples and screenshots; return (seconds, sample count, screenshot count)."""
+    started = time.perf_counter()
+    rng = random.Random(7)
+    first_day = (NOW - timedelta(days=DAY_COUNT)).date()
+    with database.session() as session:
+        session.execute(
+            insert(store.User),
+            [
+                {"username": f"user{n:02d}", "email": f"user{n:02d}@example.com", "password_hash": "-",
+                 "is_admin": False, "is_enabled": True, "created_at": NOW}
+                for n in range(USER_COUNT)
+            ],
+        )
+        users = list(session.execute(select(store.User.id, store.User.username).order_by(store.User.id)))
+    sample_count = 0
+    if database.dialect_name == "postgresql":
+        raw = database.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            with cursor.copy(
+                f"COPY activity_samples ({', '.join(COLUMNS)}, received_at) FROM STDIN"
+            ) as copy:
+                for user_id, _ in users:
+                    for row in sample_rows(user_id, ZONES[user_id % len(ZONES)], first_day, rng):
+                        copy.write_row((*row, NOW))
+                        sample_count += 1
+            raw.commit()
+        finally:
+            raw.close()
+    else:
+        table = store.ActivitySample
+        with database.engine.begin() as connection:
+            for user_id, _ in users:
+                batch = [
+                    {**dict(zip(COLUMNS, row, strict=True)), "received_at": NOW}
+                    for row in sample_rows(user_id, ZONES[user_id % len(ZONES)], first_day, rng)
+                ]
+                connection.execute(insert(table), batch)
+                sample_count += len(batch)
+    per_user = SCREENSHOT_COUNT // USER_COUNT
+    shots = []
+    for user_id, username in users:
+        for n in range(per_user):
+            taken = datetime.combine(first_day, datetime.min.time(), UTC) + timedelta(
+                minutes=n * (DAY_COUNT * 24 * 60 // per_user) + 7
+            )
+            shots.append({
+                "user_id": user_id, "key": f"{username}/{taken:%Y/%m/%d/%H%M%S}Z-{n:016x}.jpg",
+                "taken_at": taken, "timezone": "UTC", "blurred": n % 3 == 0, "width": 1920, "height": 1080,
+                "size_bytes": 150_000, "sha256": f"{n:064x}", "uploaded_at": NOW,
+            })
+    with database.engine.begin() as connection:
+        connection.execute(insert(store.Screenshot), shots)
+        connection.execute(sqlalchemy.text("ANALYZE"))
+    return time.perf_counter() - started, sample_count, len(shots)
+
+
+def timed(action: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median and max wall time in milliseconds over ``repeats`` runs (after one warm-up)."""
+    action()
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        runs.append((time.perf_counter() - started) * 1000)
+    return statistics.median(runs), max(runs)
+
+
+def measure(database: store.Database, url: str, data_dir: Path) -> None:
+    """Print the figures for one seeded database."""
+    last_day = NOW.date() - timedelta(days=1)
+    first_day = last_day - timedelta(days=DAY_COUNT - 1)
+    diary_day = last_day - timedelta(days=2)
+
+    def diary() -> object:
+        with database.session() as session:
+            user = store.find_user(session, "user01")
+            assert user is not None
+            zone = reports.user_zones(session, [user])[user.id]
+            return reports.diary_day(session, user, diary_day, zone)
+
+    def report() -> reports.Report:
+        with database.session() as session:
+            return reports.team_report(session, first_day, last_day)
+
+    def report_csv() -> str:
+        buffer = io.StringIO()
+        reports.write_report_csv(report(), buffer)
+        return buffer.getvalue()
+
+    def team() -> object:
+        with database.session() as session:
+            return reports.team_today(session, NOW)
+
+    day = diary()
+    assert isinstance(day, reports.DiaryDay)
+    print(f"  diary day sanity: {day.totals.sample_minutes} minutes, {day.screenshot_count} screenshots")
+    rows = len(reports.read_csv_rows(report_csv()))
+    print(f"  report CSV sanity: {rows} user-day rows")
+    for name, action, repeats in (
+        ("diary day (reports.diary_day)", diary, 30),
+        ("30-day team report (reports.team_report)", report, 10),
+        ("CSV export of that report", report_csv, 10),
+        ("team today (reports.team_today)", team, 10),
+    ):
+        median, worst = timed(action, repeats)
+        print(f"  {name:48s} median {median:7.1f} ms   max {worst:7.1f} ms")
+    _measure_pages(url, data_dir, diary_day, first_day, last_day)
+
+
+def _measure_pages(url: str, data_dir: Path, diary_day: date, first_day: date, last_day: date) -> None:
+    sys.path.insert(0, str(PROJECT_DIR / "tests"))
+    from server_support import FakeClock, make_app
+
+    app = make_app(url, data_dir, clock=FakeClock(NOW))
+    context = app.extensions["vinova"]
+    context.auth.create_user("benchadmin", "bench@example.com", "bench password 1", admin=True)
+    token = context.auth.issue_token_for_tests("benchadmin") if hasattr(
+        context.auth, "issue_token_for_tests") else None
+    client = app.test_client()
+    if token is None:
+        from server_support import latest_code
+
+        login = client.post("/auth/login", json={"username": "benchadmin", "password": "bench password 1"})
+        code = latest_code(data_dir, "bench@example.com")
+        token = client.post(
+            "/auth/verify", json={"challenge_id": login.get_json()["challenge_id"], "code": code}
+        ).get_json()["token"]
+    with client.session_transaction() as browser_session:
+        browser_session["token"] = token
+    for name, path, repeats in (
+        ("GET /admin/diary/user01/<day>", f"/admin/diary/user01/{diary_day}", 30),
+        ("GET /admin/report (30 days)", f"/admin/report?from={first_day}&to={last_day}", 10),
+        ("GET /admin/report.csv (30 days)", f"/admin/report.csv?from={first_day}&to={last_day}", 10),
+        ("GET /admin/team", "/admin/team", 10),
+    ):
+        def request(path: str = path) -> None:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+
+        median, worst = timed(request, repeats)
+        print(f"  {name:48s} median {median:7.1f} ms   max {worst:7.1f} ms")
+    context.database.dispose()
+
+
+@contextmanager
+def postgresql_schema(base_url: str) -> Iterator[str]:
+    """A throwaway schema on the server at ``base_url``; yields a URL that uses it."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = sqlalchemy.create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def run_one(label: str, url: str, data_dir: Path) -> None:
+    """Migrate, seed and measure one database."""
+    database = store.Database(url)
+    database.migrate()
+    seconds, samples, shots = seed(database)
+    print(f"{label}: seeded {samples:,} minute samples and {shots:,} screenshots in {seconds:.1f} s")
+    measure(database, url, data_dir)
+    database.dispose()
+
+
+def main() -> None:
+    """Run on SQLite and (when configured) PostgreSQL."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--postgresql", default=os.environ.get("VINOVA_TEST_DATABASE_URL", ""))
+    parser.add_argument("--skip-sqlite", action="store_true")
+    arguments = parser.parse_args()
+    if not arguments.skip_sqlite:
+        with tempfile.TemporaryDirectory() as directory:
+            run_one("SQLite", f"sqlite:///{Path(directory) / 'bench.db'}", Path(directory))
+    if arguments.postgresql:
+        with tempfile.TemporaryDirectory() as directory, postgresql_schema(arguments.postgresql) as url:
+            run_one("PostgreSQL", url, Path(directory))
+    else:
+        print("PostgreSQL skipped: pass --postgresql URL or set VINOVA_TEST_DATABASE_URL")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+"""The administrator's work diary: Team today, one user's Diary day, the Report, CSV, screenshot links.
+
+Pages live under ``/admin`` (same signed-in session as the config pages, admins only, CSRF on
+every form); the same numbers are served as JSON under ``/api/reports/`` to an admin bearer
+token. Every page prints the zone its days are in. Screenshot images are never public: a
+thumbnail or a click goes through ``/admin/screenshots/<id>/image``, which checks the session
+and redirects to a link that expires after IMAGE_LINK_SECONDS.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers.response import Response as BaseResponse
+
+import admin_pages
+import reports
+import store
+import time_manager
+from api_requests import require_admin, services
+from auth_manager import Principal
+from errors import ConfigError, RequestRefused
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("diary", __name__)
+
+IMAGE_LINK_SECONDS = 60
+
+
+@blueprint.before_request
+def _check_csrf() -> None:
+    admin_pages.check_csrf()
+
+
+@blueprint.app_template_filter("duration")
+def duration_filter(seconds: int) -> str:
+    """Seconds as ``7:05`` (hours:minutes)."""
+    minutes = int(seconds) // 60
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+@blueprint.app_template_filter("hours")
+def hours_filter(hours: float) -> str:
+    """23, 24, 25 (or 23.5) without a needless ``.0``."""
+    return str(int(hours)) if hours == int(hours) else f"{hours:g}"
+
+
+@blueprint.app_template_filter("local")
+def local_filter(moment: datetime, zone: str) -> str:
+    """A UTC moment as local wall-clock time with the zone abbreviation, e.g. ``2026-11-01 01:30 EST``."""
+    local = time_manager.to_local(moment, zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+# --------------------------------------------------------------------------- query parameters
+def _zone_parameter() -> str | None:
+    """The ``tz`` query parameter as an IANA name; None (blank) means each user's own zone."""
+    text = request.args.get("tz", "").strip()
+    if not text:
+        return None
+    try:
+        return time_manager.zone_name(text)
+    except ConfigError as exc:
+        raise ConfigError({"tz": "must be an IANA time zone name, e.g. Asia/Kolkata"}) from exc
+
+
+def _date_parameter(name: str, default: date) -> date:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError({name: "must be a date like 2026-11-25"}) from exc
+
+
+def _range_parameters(zone: str | None) -> tuple[date, date]:
+    today = time_manager.local_date(services().now(), zone or "UTC")
+    monday, sunday = reports.week_of(today)
+    first_day = _date_parameter("from", monday)
+    last_day = _date_parameter("to", sunday)
+    if last_day < first_day:
+        raise ConfigError({"to": "must not be before from"})
+    if (last_day - first_day).days + 1 > reports.MAX_REPORT_DAYS:
+        raise ConfigError({"from": f"the range may span at most {reports.MAX_REPORT_DAYS} days"})
+    return first_day, last_day
+
+
+def _signed_in_admin() -> Principal | BaseResponse:
+    return admin_pages.admin_or_redirect()
+
+
+def _zone_names() -> list[str]:
+    return sorted(name for name in time_manager.pytz.common_timezones)
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    response = Response(text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _user_or_404(session: Any, username: str) -> store.User:
+    user = store.find_user(session, username)
+    if user is None:
+        abort(404, description=f"user {username!r} not found")
+    return user
+
+
+# --------------------------------------------------------------------------- Team today
+@blueprint.get("/admin/team")
+def team() -> BaseResponse | str:
+    """One row per user: tracked time today, activity, last seen, agent status, upload backlog."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    zone = _zone_parameter()
+    name_filter = request.args.get("q", "").strip()
+    sort_key = request.args.get("sort", "name")
+    if sort_key not in reports.TEAM_SORT_KEYS:
+        sort_key = "name"
+    context = services()
+    with context.database.session() as session:
+        rows = reports.team_today(session, context.now(), zone, name_filter)
+    return render_template(
+        "admin_team.html", principal=principal, rows=reports.sort_team(rows, sort_key), zone=zone,
+        name_filter=name_filter, sort_key=sort_key, now=context.now(), zone_names=_zone_names(),
+    )
+
+
+# --------------------------------------------------------------------------- Diary
+def _diary(username: str, day: date | None, zone: str | None) -> reports.DiaryDay:
+    context = services()
+    with context.database.session() as session:
+        user = _user_or_404(session, username)
+        choice = reports.user_zones(session, [user], zone)[user.id]
+        shown_day = day or time_manager.local_date(context.now(), choice.name)
+        return reports.diary_day(session, user, shown_day, choice)
+
+
+@blueprint.get("/admin/diary/<username>")
+@blueprint.get("/admin/diary/<username>/<day_text>")
+def diary(username: str, day_text: str | None = None) -> BaseResponse | str:
+    """One user's local day in 10-minute slots, with screenshots; previous/next day, date picker."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    zone = _zone_parameter()
+    day: date | None
+    try:
+        day = date.fromisoformat(day_text) if day_text else None
+    except ValueError:
+        abort(404, description="the day must look like 2026-11-25")
+    if day is None and request.args.get("date"):
+        return redirect(url_for(
+            "diary.diary", username=username, day_text=request.args["date"], tz=zone or None
+        ))
+    result = _diary(username, day, zone)
+    return render_template(
+        "admin_diary.html", principal=principal, diary=result, zone=zone,
+        previous_day=result.day - timedelta(days=1), next_day=result.day + timedelta(days=1),
+        zone_names=_zone_names(), deletions=result.deletions,
+    )
+
+
+@blueprint.get("/admin/diary/<username>/<day_text>.csv")
+def diary_csv(username: str, day_text: str) -> BaseResponse:
+    """Per-slot rows of one user's day as CSV."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        abort(404, description="the day must look like 2026-11-25")
+    result = _diary(username, day, _zone_parameter())
+    buffer = io.StringIO()
+    reports.write_slots_csv([result], buffer)
+    return _csv_response(buffer.getvalue(), f"vinova-slots-{username}-{day}.csv")
+
+
+@blueprint.get("/admin/slots.csv")
+def slots_csv() -> BaseResponse:
+    """Per-slot rows of one user over a range of days (``username``, ``from``, ``to``, ``tz``) as CSV."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    zone = _zone_parameter()
+    first_day, last_day = _range_parameters(zone)
+    username = request.args.get("username", "")
+    context = services()
+    with context.database.session() as session:
+        user = _user_or_404(session, username)
+        choice = reports.user_zones(session, [user], zone)[user.id]
+        days = [
+            reports.diary_day(session, user, first_day + timedelta(days=n), choice)
+            for n in range((last_day - first_day).days + 1)
+        ]
+    buffer = io.StringIO()
+    reports.write_slots_csv(days, buffer)
+    return _csv_response(buffer.getvalue(), f"vinova-slots-{username}-{first_day}-{last_day}.csv")
+
+
+# --------------------------------------------------------------------------- Report
+def _report(zone: str | None) -> reports.Report:
+    first_day, last_day = _range_parameters(zone)
+    name_filter = request.args.get("q", "").strip()
+    with services().database.session() as session:
+        users = reports.listed_users(session, name_filter)
+        return reports.team_report(session, first_day, last_day, zone, users)
+
+
+@blueprint.get("/admin/report")
+def report() -> BaseResponse | str:
+    """Hours and average activity per user per local day for a range (default this week), with totals."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    zone = _zone_parameter()
+    result = _report(zone)
+    return render_template(
+        "admin_report.html", principal=principal, report=result, zone=zone, zone_names=_zone_names(),
+        name_filter=request.args.get("q", "").strip(),
+    )
+
+
+@blueprint.get("/admin/report.csv")
+def report_csv() -> BaseResponse:
+    """The report table as CSV (one row per user-day with data; the zone on the first line)."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    result = _report(_zone_parameter())
+    buffer = io.StringIO()
+    reports.write_report_csv(result, buffer)
+    return _csv_response(buffer.getvalue(), f"vinova-report-{result.first_day}-{result.last_day}.csv")
+
+
+# --------------------------------------------------------------------------- screenshots
+@blueprint.get("/admin/screenshots/<int:screenshot_id>/image")
+def screenshot_image(screenshot_id: int) -> BaseResponse:
+    """Redirect to a short-lived link to the image (never a public URL)."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    context = services()
+    with context.database.session() as session:
+        found = reports.find_screenshot(session, screenshot_id)
+        if found is None:
+            abort(404, description="no such screenshot")
+        key = found[0].key
+    link = context.object_store.presign_get(key, now=context.now(), expires_seconds=IMAGE_LINK_SECONDS)
+    response = redirect(link)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blueprint.post("/admin/screenshots/<int:screenshot_id>/delete")
+def delete_screenshot(screenshot_id: int) -> BaseResponse:
+    """Delete the image object and its record; write the audit entry; back to the diary day."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    context = services()
+    with context.database.session() as session:
+        found = reports.find_screenshot(session, screenshot_id)
+        if found is None:
+            abort(404, description="no such screenshot")
+        screenshot, username = found
+        key = screenshot.key
+        context.object_store.delete(key)
+        reports.record_deletion(session, screenshot, username, principal.username, context.now())
+    logger.info("screenshot %s of %s deleted by %s", key, username, principal.username)
+    flash("Screenshot deleted (object and record); the deletion is in the audit log.")
+    back = request.form.get("next", "")
+    if not back.startswith("/admin/"):
+        back = url_for("diary.team")
+    return redirect(back)
+
+
+@blueprint.get("/admin/deletions")
+def deletions() -> BaseResponse | str:
+    """The audit log of deleted screenshots, newest first."""
+    principal = _signed_in_admin()
+    if not isinstance(principal, Principal):
+        return principal
+    with services().database.session() as session:
+        entries = reports.deletion_log(session)
+    return render_template("admin_deletions.html", principal=principal, entries=entries)
+
+
+# --------------------------------------------------------------------------- JSON for admin tokens
+def _tally_json(tally: reports.Tally) -> dict[str, Any]:
+    return dict(reports.as_json(tally))
+
+
+@blueprint.get("/api/reports/team")
+def api_team() -> Response:
+    """Team today as JSON (admin bearer)."""
+    require_admin()
+    zone = _zone_parameter()
+    context = services()
+    with context.database.session() as session:
+        rows = reports.team_today(session, context.now(), zone, request.args.get("q", "").strip())
+    return jsonify({"users": [
+        {"username": row.username, "zone": row.zone.name, "zone_source": row.zone.source,
+         "today": row.today.isoformat(), **_tally_json(row.tally), "status": row.status,
+         "last_seen": row.last_seen.isoformat() if row.last_seen else None,
+         "offline_since": row.offline_since.isoformat() if row.offline_since else None,
+         "uploads_waiting": row.uploads_waiting, "kept_aside": row.kept_aside}
+        for row in rows
+    ]})
+
+
+@blueprint.get("/api/reports/days")
+def api_days() -> Response:
+    """Per-user-per-day tallies for ``from``..``to`` (default this week) as JSON (admin bearer)."""
+    require_admin()
+    result = _report(_zone_parameter())
+    return jsonify({
+        "from": result.first_day.isoformat(), "to": result.last_day.isoformat(), "zone": result.zone_caption,
+        "users": [
+            {"username": user.username, "zone": user.zone.name,
+             "days": {day.isoformat(): _tally_json(tally) for day, tally in sorted(user.days.items())},
+             "total": _tally_json(user.total)}
+            for user in result.users
+        ],
+    })
+
+
+@blueprint.get("/api/reports/diary")
+def api_diary() -> Response:
+    """One user's diary day (``username``, ``date``, ``tz``) as JSON slots (admin bearer)."""
+    require_admin()
+    username = request.args.get("username", "")
+    if not username:
+        raise ConfigError({"username": "is required"})
+    zone = _zone_parameter()
+    text = request.args.get("date", "").strip()
+    try:
+        day = date.fromisoformat(text) if text else None
+    except ValueError as exc:
+        raise ConfigError({"date": "must be a date like 2026-11-25"}) from exc
+    with services().database.session() as session:
+        if store.find_user(session, username) is None:
+            raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
+    result = _diary(username, day, zone)
+    return jsonify({
+        "username": result.username, "date": result.day.isoformat(), "zone": result.zone.name,
+        "zone_source": result.zone.source, "from": result.start.isoformat(), "to": result.end.isoformat(),
+        "hours_in_day": result.hours_in_day, "total": _tally_json(result.totals),
+        "slots": [
+            {"start": slot.start.isoformat(), "local_start": slot.local_start.isoformat(),
+             **_tally_json(slot.tally), "screenshots": [shot.id for shot in slot.screenshots]}
+            for slot in result.slots
+        ],
+    })
