@@ -53,6 +53,7 @@ MONO_FAMILIES = ("Cascadia Mono", "Consolas", "Menlo", "DejaVu Sans Mono", "Noto
                  "Liberation Mono")
 BASE_FONT_POINTS = 10
 NO_VALUE = "\N{EN DASH}"
+KEPT_ASIDE_REASON_CHARACTERS = 70  # the full reason is in the log pane
 
 
 # --------------------------------------------------------------------------- look
@@ -75,7 +76,7 @@ class Look:
     @property
     def main_size_px(self) -> tuple[int, int]:
         """The main window's first size."""
-        return self.px(800), self.px(600)
+        return self.px(860), self.px(620)
 
     def place_window(self, root: tk.Tk, width: int, height: int) -> None:
         """Size the window (never beyond the screen) and centre it."""
@@ -130,6 +131,7 @@ def _style(root: tk.Tk, look: Look) -> None:
     style.configure(".", background=WINDOW_BACKGROUND, foreground=TEXT)
     style.configure("TEntry", padding=(pad(4), pad(3)))
     style.configure("TButton", padding=(pad(10), pad(4)))
+    style.configure("Vertical.TScrollbar", arrowsize=pad(10))  # its width in clam; scales with the UI
     style.configure("Accent.TButton", background=ACCENT, foreground="#ffffff", bordercolor=ACCENT_ACTIVE)
     style.map("Accent.TButton", background=[("disabled", ACCENT_DISABLED), ("pressed", ACCENT_ACTIVE),
                                             ("active", ACCENT_ACTIVE)],
@@ -208,11 +210,15 @@ def config_rows(config: AgentConfig) -> list[tuple[str, str]]:
     ]
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+
+
 def _zone_text(name: str) -> str:
     if name != "local":
         return name
     try:
-        return f"{time_manager.zone_name(name)} (local)"
+        return time_manager.zone_name(name)
     except ConfigError:
         return name
 
@@ -509,7 +515,7 @@ class _Card(ttk.Frame):
     def note(self) -> tk.StringVar:
         """A small wrapping line under the rows."""
         variable = tk.StringVar()
-        ttk.Label(self, textvariable=variable, style="CardSmall.TLabel", wraplength=self.look.px(170),
+        ttk.Label(self, textvariable=variable, style="CardSmall.TLabel", wraplength=self.look.px(150),
                   justify="left").grid(row=self._next_row, column=0, columnspan=2, sticky="w",
                                        pady=(self.look.px(4), 0))
         self._next_row += 1
@@ -624,7 +630,8 @@ class MainView(ttk.Frame):
         self.kept_aside.set(str(uploads.kept_aside))
         self.last_upload.set(time_text(uploads.last_upload_at) if uploads.last_upload_at else "none yet")
         reasons = "; ".join(
-            f"{reason} ({count})" for reason, count in sorted(uploads.kept_aside_reasons.items())
+            f"{_shorten(reason, KEPT_ASIDE_REASON_CHARACTERS)} ({count})"
+            for reason, count in sorted(uploads.kept_aside_reasons.items())
         )
         self.kept_aside_reasons.set(f"Kept aside: {reasons}" if reasons else "")
 
