@@ -163,9 +163,9 @@ class ZoneChoice:
         """Plain words for the page: why this zone."""
         return {
             "chosen": "chosen for this page",
-            "activity": "the user's zone (from their newest activity)",
+            "activity": "the user's zone, from their newest activity",
             "config": "the user's configured zone (no activity yet)",
-            "server": "the server's zone (the user's config says \"local\" and no activity yet)",
+            "server": "the server's zone: the user's config says \"local\" and there is no activity yet",
         }[self.source]
 
 
