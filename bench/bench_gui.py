@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The desktop app's cost: average CPU % of one core and peak RSS while it tracks.
+
+Runs the real ``main.py`` (window, input listeners, captures every 60 s, uploads) under its own
+Xvfb against a local server, with xdotool typing at 5 keys/s, for ``--minutes`` (default 10).
+The server runs in this process, so only the agent's own work is measured.
+
+    .venv/bin/python bench/bench_gui.py --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
+
+import psutil  # noqa: E402
+import requests  # noqa: E402
+from server_support import add_user, bearer, latest_code, make_app, sign_in  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from session_store import SavedSession, save_session  # noqa: E402
+
+PASSWORD = "bench password 1"
+KEYS_PER_SECOND = 5
+CAPTURE_INTERVAL_SECONDS = 60
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    number = next(n for n in range(200, 300) if not Path(f"/tmp/.X{n}-lock").exists())
+    display = f":{number}"
+    command = ["Xvfb", display, "-screen", "0", "1920x1080x24", "-noreset", "-nolisten", "tcp"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: subprocess.run(["xdpyinfo", "-display", display], capture_output=True).returncode == 0,
+             15, "Xvfb")
+    return process, display
+
+
+def window_title(display: str) -> str:
+    env = {**os.environ, "DISPLAY": display}
+    found = subprocess.run(["xdotool", "search", "--name", "^Vinova"], capture_output=True, text=True,
+                           env=env)
+    for window in found.stdout.split():
+        name = subprocess.run(["xdotool", "getwindowname", window], capture_output=True, text=True, env=env)
+        return name.stdout.strip()
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    arguments = parser.parse_args()
+    duration_seconds = arguments.minutes * 60
+    work = Path(tempfile.mkdtemp(prefix="vinova-bench-gui-"))
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    xvfb, display = start_xvfb()
+    app = make_app(f"sqlite:///{work / 'server.db'}", work / "server-data")
+    add_user(app, "ann", "ann@example.com", PASSWORD)
+    add_user(app, "boss", "boss@example.com", PASSWORD, admin=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    outbox = work / "server-data"
+    admin = sign_in(base_url, "boss", PASSWORD, lambda: latest_code(outbox, "boss@example.com"))
+    requests.put(f"{base_url}/api/config", headers=bearer(admin), timeout=10,
+                 json={"screenshot_interval": CAPTURE_INTERVAL_SECONDS}).raise_for_status()
+    token = sign_in(base_url, "ann", PASSWORD, lambda: latest_code(outbox, "ann@example.com"))
+    agent_dir = work / "agent"
+    agent_dir.mkdir(mode=0o700)
+    save_session(agent_dir, SavedSession(base_url, "ann", token, "2099-01-01T00:00:00+00:00"))
+    env = {**os.environ, "DISPLAY": display, "HOME": str(work / "home"), "VINOVA_SERVER_URL": base_url,
+           "VINOVA_AGENT_DIR": str(agent_dir)}
+    agent = subprocess.Popen([sys.executable, str(PROJECT_DIR / "main.py")], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    typist: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: window_title(display) == "Vinova — Tracking", 60, "the window to reach Tracking")
+        measured = psutil.Process(agent.pid)
+        key_count = int(duration_seconds * KEYS_PER_SECOND)
+        text = ("the quick brown fox jumps over the lazy dog " * (key_count // 40 + 1))[:key_count]
+        typist = subprocess.Popen(["xdotool", "type", "--delay", str(1000 // KEYS_PER_SECOND), text], env=env)
+        cpu_before = measured.cpu_times()
+        started = time.monotonic()
+        peak_rss = 0
+        while time.monotonic() - started < duration_seconds:
+            peak_rss = max(peak_rss, measured.memory_info().rss)
+            time.sleep(1.0)
+        cpu_after = measured.cpu_times()
+        wall = time.monotonic() - started
+        cpu_seconds = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        with open(f"/proc/{agent.pid}/status", encoding="ascii") as status:
+            high_water = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+        samples = requests.get(f"{base_url}/api/activity", params={"username": "ann"}, headers=bearer(admin),
+                               timeout=10).json()["samples"]
+        shots = requests.get(f"{base_url}/api/screenshots", params={"username": "ann"}, headers=bearer(admin),
+                             timeout=10).json().get("screenshots", [])
+        print(f"machine: {platform.machine()}, {psutil.cpu_count()} cores, "
+              f"Python {platform.python_version()}")
+        print(f"run: {wall / 60:.1f} min, typing {KEYS_PER_SECOND} keys/s, "
+              f"capture every {CAPTURE_INTERVAL_SECONDS} s")
+        print(f"agent CPU: {100 * cpu_seconds / wall:.2f} % of one core on average ({cpu_seconds:.1f} s)")
+        print(f"agent peak RSS: {max(peak_rss, high_water) / 1_048_576:.1f} MB "
+              f"(sampled max {peak_rss / 1_048_576:.1f} MB, VmHWM {high_water / 1_048_576:.1f} MB)")
+        print(f"server saw: {sum(s['keys'] for s in samples)} keys in {len(samples)} minutes, "
+              f"{len(shots)} screenshots registered today")
+    finally:
+        if typist is not None and typist.poll() is None:
+            typist.terminate()
+            typist.wait(5)
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(10)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+        server.shutdown()
+        xvfb.terminate()
+        xvfb.wait(10)
+
+
+if __name__ == "__main__":
+    main()
