@@ -54,6 +54,7 @@ RESEND_WAIT_SECONDS = 30
 CLOSE_TIMEOUT_SECONDS = 2.0
 SCALE_VARIABLE = "VINOVA_UI_SCALE"
 EXIT_OK = 0
+EXIT_NO_WINDOW = 4
 
 SIGN_IN_MESSAGES: dict[str, str] = {
     "invalid_credentials": "Wrong username or password.",
@@ -203,23 +204,32 @@ class VinovaApp:
             self._after_ids[name] = self.root.after(delay_ms, callback)
 
     def _tick(self) -> None:
-        """Drain posted events and log lines (every 100 ms)."""
-        for _ in range(EVENTS_PER_TICK):
-            try:
-                callback = self.events.get_nowait()
-            except queue.Empty:
-                break
-            callback()
-            if self.closed:
-                return
-        self.log_pane.drain(self.log_handler)
-        self._schedule("tick", TICK_MS, self._tick)
+        """Drain posted events and log lines (every 100 ms); a failing event never stops the drain."""
+        try:
+            for _ in range(EVENTS_PER_TICK):
+                try:
+                    callback = self.events.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    callback()
+                except Exception:  # job boundary: one bad event must not freeze the window
+                    log.exception("a window update failed")
+                if self.closed:
+                    return
+            self.log_pane.drain(self.log_handler)
+        finally:
+            self._schedule("tick", TICK_MS, self._tick)
 
     def _every_second(self) -> None:
-        self.code_view.update_countdown(time.monotonic())
-        if self.current_view is self.main_view:
-            self.refresh_main()
-        self._schedule("second", REFRESH_MS, self._every_second)
+        try:
+            self.code_view.update_countdown(time.monotonic())
+            if self.current_view is self.main_view:
+                self.refresh_main()
+        except Exception:  # job boundary: keep ticking even if one refresh fails
+            log.exception("refreshing the window failed")
+        finally:
+            self._schedule("second", REFRESH_MS, self._every_second)
 
     def _main_shortcut(self, action: Callable[[], None]) -> None:
         if self.current_view is self.main_view and self.agent is not None:
@@ -593,8 +603,8 @@ def run_gui(settings: AgentSettings, client: ServerClient, build_agent: AgentBui
     try:
         root = tk.Tk(className="Vinova")
     except tk.TclError as exc:
-        log.error("cannot open a window (%s)", exc)
-        raise VinovaError(f"cannot open a window: {exc}") from exc
+        log.error("cannot open a window (%s); start with --headless to sign in on the terminal", exc)
+        return EXIT_NO_WINDOW
     look = setup_look(root, ui_scale_from_environment())
     app = VinovaApp(root, settings, client, build_agent, look=look)
     previous: dict[signal.Signals, Any] = {}

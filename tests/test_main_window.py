@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 from support import wait_until
 
+import main_window
 import window_views
 from activity_tracker import ActivityTotals, ActivityTracker
 from agent import Agent, AgentSettings, AgentStatus
@@ -601,3 +602,26 @@ def test_ui_scale_two_doubles_text_and_spacing(xvfb: Any) -> None:
             window.destroy()
     assert sizes[2.0][0] >= 1.8 * sizes[1.0][0]
     assert sizes[2.0][1] == pytest.approx(2 * sizes[1.0][1], abs=1)
+
+
+@pytest.mark.integration
+def test_a_failing_window_update_does_not_stop_the_event_drain(app: VinovaApp) -> None:
+    app.start()
+    seen: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    app.post(broken)
+    app.post(lambda: seen.append("after"))
+    pump_until(app.root, lambda: seen == ["after"], message="the event after the failing one")
+    pump_until(app.root, lambda: any("a window update failed" in line for line in app.log_pane.lines_text()),
+               message="the failure in the log pane")
+
+
+def test_run_gui_without_a_usable_display_says_so_and_exits(
+    monkeypatch: pytest.MonkeyPatch, settings: AgentSettings
+) -> None:
+    monkeypatch.setenv("DISPLAY", ":9999")  # no X server there
+    result = main_window.run_gui(settings, cast(ServerClient, FakeClient()), build_test_agent)
+    assert result == main_window.EXIT_NO_WINDOW
