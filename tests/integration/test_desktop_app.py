@@ -329,11 +329,11 @@ def test_the_desktop_launcher_opens_the_sign_in_window(xvfb: Any, tmp_path: Path
                               env=environment, timeout=20).stdout.strip()
 
     try:
-        def sign_in_window() -> str | None:
+        def sign_in_window() -> str:
             for window in xdotool("search", "--name", "^Vinova").split():
                 if xdotool("getwindowname", window) == "Vinova — Sign in":
                     return window
-            return None
+            return ""
 
         window = wait_until(sign_in_window, timeout=20, message="the sign-in window")
         xdotool("windowfocus", "--sync", window)
