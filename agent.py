@@ -142,11 +142,13 @@ class UploadJobs(Protocol):
 
     def resume(self) -> None: ...
 
+    def status(self) -> Any: ...
+
 
 class ActivitySender(Protocol):
     """Sends samples to ``POST /activity`` (server_client.ServerClient); may block up to its timeout."""
 
-    def post_activity(self, samples: list[dict[str, Any]]) -> int: ...
+    def post_activity(self, samples: list[dict[str, Any]], agent: dict[str, int] | None = None) -> int: ...
 
 
 @dataclass
@@ -310,7 +312,7 @@ class Agent:
             if not batch:
                 break
             try:
-                self._sender.post_activity(batch)
+                self._sender.post_activity(batch, self._upload_backlog())
             except TransientError as exc:
                 delay = self._send_backoff.failed(self._monotonic(), exc.retry_after_seconds)
                 if not self.offline:
@@ -332,6 +334,13 @@ class Agent:
             log.debug("sent %d activity minutes", len(batch))
             if len(batch) < ACTIVITY_BATCH_SIZE:
                 break
+
+    def _upload_backlog(self) -> dict[str, int] | None:
+        """What the admin's Team page shows of this agent's uploads (None without an upload worker)."""
+        if self.uploads is None:
+            return None
+        status = self.uploads.status()
+        return {"uploads_waiting": int(status.waiting), "kept_aside": int(status.kept_aside)}
 
     def poll_battery(self) -> None:
         """Read the battery and suspend/resume tracking per the policy."""

@@ -219,9 +219,12 @@ class ServerClient:
         return ConfigResponse(payload, response.headers.get("ETag"))
 
     # ------------------------------------------------------------------ activity
-    def post_activity(self, samples: list[dict[str, Any]]) -> int:
-        """``POST /activity``; returns how many samples the server accepted."""
-        response = self._request("POST", "/activity", json_body={"samples": samples})
+    def post_activity(self, samples: list[dict[str, Any]], agent: dict[str, int] | None = None) -> int:
+        """``POST /activity`` (with the upload backlog when given); returns how many samples were accepted."""
+        body: dict[str, Any] = {"samples": samples}
+        if agent is not None:
+            body["agent"] = agent
+        response = self._request("POST", "/activity", json_body=body)
         self._raise_for_status(response, "activity upload")
         data = response.json()
         return int(data.get("accepted", len(samples))) if isinstance(data, dict) else len(samples)

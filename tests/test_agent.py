@@ -35,12 +35,14 @@ class Clock:
 class FakeSender:
     def __init__(self) -> None:
         self.batches: list[list[dict[str, Any]]] = []
+        self.backlogs: list[dict[str, int] | None] = []
         self.failures: list[Exception] = []
 
-    def post_activity(self, samples: list[dict[str, Any]]) -> int:
+    def post_activity(self, samples: list[dict[str, Any]], agent: dict[str, int] | None = None) -> int:
         if self.failures:
             raise self.failures.pop(0)
         self.batches.append(samples)
+        self.backlogs.append(agent)
         return len(samples)
 
 
@@ -218,3 +220,33 @@ def test_bad_settings_name_the_variable(tmp_path: Path) -> None:
         AgentSettings.load(environ={"VINOVA_SERVER_URL": "ftp://x", "VINOVA_SPOOL_MAX_MB": "lots"},
                            dotenv_paths=())
     assert set(caught.value.errors) == {"VINOVA_SERVER_URL", "VINOVA_SPOOL_MAX_MB"}
+
+
+class FakeUploads:
+    """Stands in for the upload worker: a fixed backlog."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self.started = False
+
+    def resume(self) -> None:
+        pass
+
+    def status(self) -> Any:
+        class Status:
+            waiting = 3
+            kept_aside = 1
+
+        return Status()
+
+
+def test_activity_posts_carry_the_upload_backlog_for_the_admin(harness: Harness) -> None:
+    harness.agent.uploads = FakeUploads()
+    harness.clock.now = START + 61
+    harness.agent.flush_activity()
+    assert harness.sender.backlogs == [{"uploads_waiting": 3, "kept_aside": 1}]
