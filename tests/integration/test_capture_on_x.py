@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, ImageDraw
-
 from support import wait_until
 
 from screenshot_manager import ScreenshotManager, choose_grabber
