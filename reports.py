@@ -1,10 +1,12 @@
 """The work diary's numbers: one user's day in 10-minute slots, per-user-per-day totals, team today, CSV.
 
-Every aggregate is a GROUP BY in SQL over ``activity_samples`` (found through the UNIQUE
-(user_id, minute_start) index); Python only sees one row per slot or per user-day, never the
-minutes. Days are local days of a zone, so a DST day has 23 or 25 hours: the day's UTC bounds
-come from :func:`time_manager.local_day_bounds` and go into the query as parameters (a VALUES
-table of ``(user, day, start, end)`` for a range), which works alike on SQLite and PostgreSQL.
+Every aggregate is a GROUP BY in SQL; Python only sees one row per slot or per user-day, never
+the minutes. The diary reads ``activity_samples`` (through the UNIQUE (user_id, minute_start)
+index); ranges of whole days (the report, Team today) read ``activity_rollups``, the 15-minute
+sums ``store.upsert_activity`` keeps, a fifteenth of the rows (issue 6). Days are local days of
+a zone, so a DST day has 23 or 25 hours: the days' UTC bounds come from
+:func:`time_manager.local_day_bounds` and go into one range query per zone as a CASE that
+numbers the day, which works alike on SQLite and PostgreSQL.
 
 Definitions (shown on the pages too):
     tracked time      minutes labelled ``tracking`` (idle, paused and suspended minutes are not tracked)
@@ -19,12 +21,12 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
-from sqlalchemy import Integer, and_, case, column, func, select, values
+from sqlalchemy import Integer, case, func, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -33,6 +35,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 import time_manager
 from store import (
+    ROLLUP_SECONDS,
+    ActivityRollup,
     ActivitySample,
     AgentReport,
     Screenshot,
@@ -408,39 +412,58 @@ def diary_day(session: Session, user: User, day: date, zone: ZoneChoice) -> Diar
 
 
 # --------------------------------------------------------------------------- per-user-per-day totals
-def _day_tallies(
-    session: Session, bounds: Iterable[tuple[int, int, datetime, datetime]]
-) -> dict[tuple[int, int], Tally]:
-    """Tallies keyed by ``(user_id, day_number)`` for ``(user_id, day_number, start, end)`` bounds.
+def _rollup_tally_columns() -> list[ColumnElement[Any]]:
+    """The :class:`Tally` columns summed over ``activity_rollups`` rows."""
+    return [func.sum(getattr(ActivityRollup, name)).label(name) for name in Tally.__slots__]
 
-    The bounds go in as a VALUES table joined on the (user_id, minute_start) index: one index
-    range scan per user-day, grouped in SQL.
+
+def _zone_day_tallies(
+    session: Session, user_ids: Sequence[int], boundaries: Sequence[datetime]
+) -> dict[tuple[int, int], Tally]:
+    """Tallies keyed by ``(user_id, day_number)`` for users sharing one zone's consecutive local days.
+
+    ``boundaries`` are the UTC starts of the days and the end of the last one (day n is
+    ``[boundaries[n], boundaries[n + 1])``). One range query reads the 15-minute rollup and a
+    CASE over the boundaries numbers the day, so the parameters are the day count plus the
+    users, not one row per user-day. Every real zone's days are whole buckets (offsets are
+    multiples of 15 minutes, DST days included); a day that is not (an old local mean time)
+    makes this range read the minutes instead.
     """
-    rows = list(bounds)
-    if not rows:
+    if not user_ids or len(boundaries) < 2:
         return {}
-    table = values(
-        column("user_id", Integer),
-        column("day_number", Integer),
-        column("day_start", UtcDateTime()),
-        column("day_end", UtcDateTime()),
-        name="day_bounds",
-    ).data(rows)
-    day_bounds = table.cte("day_bounds")
-    query = (
-        select(day_bounds.c.user_id, day_bounds.c.day_number, *_tally_columns())
-        .select_from(day_bounds)
-        .join(
-            ActivitySample,
-            and_(
-                ActivitySample.user_id == day_bounds.c.user_id,
-                ActivitySample.minute_start >= day_bounds.c.day_start,
-                ActivitySample.minute_start < day_bounds.c.day_end,
-            ),
+    aligned = all(int(moment.timestamp()) % ROLLUP_SECONDS == 0 for moment in boundaries)
+    if aligned:
+        user_column, moment_column = ActivityRollup.user_id, ActivityRollup.bucket_start
+        tally_columns = _rollup_tally_columns()
+    else:
+        user_column, moment_column = ActivitySample.user_id, ActivitySample.minute_start
+        tally_columns = _tally_columns()
+    last_day = len(boundaries) - 2
+    day_number: ColumnElement[int]
+    if last_day == 0:
+        day_number = literal(0, Integer())
+    else:
+        day_number = case(
+            *((moment_column < literal(end, UtcDateTime()), n) for n, end in enumerate(boundaries[1:-1])),
+            else_=last_day,
         )
-        .group_by(day_bounds.c.user_id, day_bounds.c.day_number)
+    day_number = day_number.label("day_number")
+    query = (
+        select(user_column.label("user_id"), day_number, *tally_columns)
+        .where(
+            user_column.in_(list(user_ids)),
+            moment_column >= boundaries[0],
+            moment_column < boundaries[-1],
+        )
+        .group_by(user_column, day_number)
     )
     return {(int(row.user_id), int(row.day_number)): Tally.from_row(row) for row in session.execute(query)}
+
+
+def _day_boundaries(first_day: date, day_count: int, zone: str) -> list[datetime]:
+    """UTC starts of ``day_count`` local days from ``first_day`` in the zone, then the last day's end."""
+    starts = [time_manager.local_day_bounds(first_day + timedelta(days=n), zone)[0] for n in range(day_count)]
+    return [*starts, time_manager.local_day_bounds(first_day + timedelta(days=day_count - 1), zone)[1]]
 
 
 def listed_users(session: Session, name_filter: str = "") -> list[User]:
@@ -463,23 +486,19 @@ def team_report(
     members = list(users) if users is not None else listed_users(session)
     zones = user_zones(session, members, chosen_zone)
     day_count = (last_day - first_day).days + 1
-    bounds_by_zone: dict[str, list[tuple[datetime, datetime]]] = {}
-    for zone in {choice.name for choice in zones.values()}:
-        bounds_by_zone[zone] = [
-            time_manager.local_day_bounds(first_day + timedelta(days=n), zone) for n in range(day_count)
-        ]
-    bounds = [
-        (user.id, n, *bounds_by_zone[zones[user.id].name][n]) for user in members for n in range(day_count)
-    ]
-    tallies = _day_tallies(session, bounds)
+    zone_names = {choice.name for choice in zones.values()}
+    boundaries_by_zone = {zone: _day_boundaries(first_day, day_count, zone) for zone in zone_names}
+    tallies: dict[tuple[int, int], Tally] = {}
+    for zone, boundaries in boundaries_by_zone.items():
+        user_ids = [user.id for user in members if zones[user.id].name == zone]
+        tallies.update(_zone_day_tallies(session, user_ids, boundaries))
     rows = []
     for user in members:
-        zone_bounds = bounds_by_zone[zones[user.id].name]
+        boundaries = boundaries_by_zone[zones[user.id].name]
         row = UserDays(user.id, user.username, zones[user.id])
         for n in range(day_count):
             day = first_day + timedelta(days=n)
-            start, end = zone_bounds[n]
-            row.hours_in_days[day] = (end - start).total_seconds() / 3600
+            row.hours_in_days[day] = (boundaries[n + 1] - boundaries[n]).total_seconds() / 3600
             if (user.id, n) in tallies:
                 row.days[day] = tallies[(user.id, n)]
         rows.append(row)
@@ -503,9 +522,10 @@ def team_today(
         return []
     zones = user_zones(session, members, chosen_zone)
     todays = {user.id: time_manager.local_date(now, zones[user.id].name) for user in members}
-    bounds = [(user.id, 0, *time_manager.local_day_bounds(todays[user.id], zones[user.id].name))
-              for user in members]
-    tallies = _day_tallies(session, bounds)
+    tallies: dict[tuple[int, int], Tally] = {}
+    for zone, today in {(zones[user.id].name, todays[user.id]) for user in members}:
+        user_ids = [user.id for user in members if (zones[user.id].name, todays[user.id]) == (zone, today)]
+        tallies.update(_zone_day_tallies(session, user_ids, time_manager.local_day_bounds(today, zone)))
     newest_id = (
         select(ActivitySample.id)
         .where(ActivitySample.user_id == User.id)

@@ -3,9 +3,11 @@
     .venv/bin/python bench/bench_reports.py [--postgresql URL] [--skip-sqlite]
 
 Seeds a fresh database (SQLite in a temp dir; PostgreSQL in a throwaway schema when a URL is
-given or VINOVA_TEST_DATABASE_URL is set) with bulk inserts (executemany / COPY), then times on
-the server side: one user's diary day, the 30-day team report, and the CSV export of that report,
-both as the reports.py call and as the whole /admin request through Flask (template included).
+given or VINOVA_TEST_DATABASE_URL is set) with bulk inserts (executemany / COPY) and fills the
+15-minute rollup with ``store.rebuild_rollup`` (the upsert's SQL), then times on the server
+side: one user's diary day, the 30-day team report, the CSV export of that report and Team
+today, both as the reports.py call and as the whole /admin request through Flask (template
+included).
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ COLUMNS = (
 )
 
 
-def seed(database: store.Database) -> tuple[float, int, int]:
-    """Fill users, samples and screenshots; return (seconds, sample count, screenshot count)."""
+def seed(database: store.Database) -> tuple[float, int, int, float]:
+    """Fill users, samples, rollup and screenshots; return (seconds, samples, screenshots, rollup seconds)."""
     started = time.perf_counter()
     rng = random.Random(7)
     first_day = (NOW - timedelta(days=DAY_COUNT)).date()
@@ -107,6 +109,10 @@ def seed(database: store.Database) -> tuple[float, int, int]:
                 ]
                 connection.execute(insert(table), batch)
                 sample_count += len(batch)
+    rollup_started = time.perf_counter()
+    with database.engine.begin() as connection:
+        store.rebuild_rollup(connection)
+    rollup_seconds = time.perf_counter() - rollup_started
     per_user = SCREENSHOT_COUNT // USER_COUNT
     shots = []
     for user_id, username in users:
@@ -122,7 +128,7 @@ def seed(database: store.Database) -> tuple[float, int, int]:
     with database.engine.begin() as connection:
         connection.execute(insert(store.Screenshot), shots)
         connection.execute(sqlalchemy.text("ANALYZE"))
-    return time.perf_counter() - started, sample_count, len(shots)
+    return time.perf_counter() - started, sample_count, len(shots), rollup_seconds
 
 
 def timed(action: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -233,8 +239,11 @@ def run_one(label: str, url: str, data_dir: Path) -> None:
     """Migrate, seed and measure one database."""
     database = store.Database(url)
     database.migrate()
-    seconds, samples, shots = seed(database)
-    print(f"{label}: seeded {samples:,} minute samples and {shots:,} screenshots in {seconds:.1f} s")
+    seconds, samples, shots, rollup_seconds = seed(database)
+    print(
+        f"{label}: seeded {samples:,} minute samples and {shots:,} screenshots in {seconds:.1f} s"
+        f" (of which {rollup_seconds:.1f} s filling the 15-minute rollup)"
+    )
     measure(database, url, data_dir)
     database.dispose()
 
