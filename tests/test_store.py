@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 import store
-from store import ActivityRecord, Base, Database, Screenshot, User
+from store import ActivityRecord, ActivityRollup, ActivitySample, Base, Database, Screenshot, User
 
 AT = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 
@@ -44,7 +46,8 @@ def test_upgrading_an_empty_database_creates_every_table(database: Database) -> 
     tables = set(inspect(database.engine).get_table_names())
     assert {
         "users", "login_challenges", "auth_tokens", "login_failures", "config_global",
-        "config_user_overrides", "config_audit", "activity_samples", "screenshots", "alembic_version",
+        "config_user_overrides", "config_audit", "activity_samples", "activity_rollups", "screenshots",
+        "alembic_version",
     } <= tables
 
 
@@ -132,3 +135,152 @@ def test_the_config_version_is_the_newest_audit_entry(database: Database) -> Non
         assert store.config_version(session) == max(entry.id for entry in store.audit_entries(session))
         assert store.effective_config(session, user_id)["blur_screenshots"] is True
         assert store.effective_config(session, user_id)["jpeg_quality"] == 50
+
+
+# --------------------------------------------------------------------------- 15-minute rollup
+ROLLUP_FIELDS = (
+    "sample_minutes", "tracking_minutes", "idle_minutes", "paused_minutes", "suspended_minutes",
+    "active_seconds", "keys", "clicks", "scrolls", "mouse_px",
+)
+Sums = dict[tuple[int, datetime], tuple[int, ...]]
+
+
+def random_minutes(
+    rng: random.Random, start: datetime, count: int, span_minutes: int
+) -> list[ActivityRecord]:
+    """``count`` distinct minutes scattered over ``span_minutes`` from ``start``, random states and counts."""
+    chosen = sorted(rng.sample(range(span_minutes), count))
+    records = []
+    for offset in chosen:
+        state = rng.choice(store.ACTIVITY_STATES)
+        records.append(ActivityRecord(
+            start + timedelta(minutes=offset), rng.randint(0, 60), rng.randint(0, 500), rng.randint(0, 50),
+            rng.randint(0, 20), rng.randint(0, 90_000), state, "Asia/Kathmandu", 345,
+        ))
+    return records
+
+
+def expected_sums(records_by_user: Mapping[int, Sequence[ActivityRecord]]) -> Sums:
+    """The rollup worked out by hand: per user and 15-minute UTC bucket (active seconds of tracking only)."""
+    sums: dict[tuple[int, datetime], list[int]] = {}
+    for user_id, records in records_by_user.items():
+        for item in records:
+            minute = item.minute_start
+            bucket = minute.replace(minute=minute.minute - minute.minute % 15)
+            row = sums.setdefault((user_id, bucket), [0] * len(ROLLUP_FIELDS))
+            tracking = item.state == "tracking"
+            additions = (
+                1, int(tracking), int(item.state == "idle"), int(item.state == "paused"),
+                int(item.state == "suspended"), item.active_seconds if tracking else 0,
+                item.keys, item.clicks, item.scrolls, item.mouse_px,
+            )
+            for index, value in enumerate(additions):
+                row[index] += value
+    return {key: tuple(values) for key, values in sums.items()}
+
+
+def stored_rollup(db: Database) -> Sums:
+    with db.session() as session:
+        rows = session.scalars(select(ActivityRollup))
+        return {
+            (row.user_id, row.bucket_start): tuple(int(getattr(row, name)) for name in ROLLUP_FIELDS)
+            for row in rows
+        }
+
+
+def latest_per_minute(*batches: Sequence[ActivityRecord]) -> list[ActivityRecord]:
+    latest: dict[datetime, ActivityRecord] = {}
+    for batch in batches:
+        for item in batch:
+            latest[item.minute_start] = item
+    return list(latest.values())
+
+
+def test_the_upsert_keeps_the_rollup_equal_to_the_minutes_per_15_minute_bucket(database: Database) -> None:
+    database.migrate()
+    ann, bob = add_user(database, "ann"), add_user(database, "bob")
+    rng = random.Random(6)
+    start = datetime(2026, 11, 20, 23, 7, tzinfo=UTC)  # not on a bucket edge; crosses midnight UTC
+    ann_minutes = random_minutes(rng, start, 300, 600)  # sparse: many separate runs of buckets
+    bob_minutes = random_minutes(rng, start, 90, 90)  # dense: one run
+    with database.session() as session:
+        store.upsert_activity(session, ann, ann_minutes[:150], AT)
+        store.upsert_activity(session, bob, bob_minutes, AT)
+    with database.session() as session:
+        store.upsert_activity(session, ann, ann_minutes[150:], AT)
+
+    rollup = stored_rollup(database)
+
+    assert rollup == expected_sums({ann: ann_minutes, bob: bob_minutes})
+    assert all(bucket.minute % 15 == 0 and bucket.tzinfo is not None for _, bucket in rollup)
+    assert sum(row[0] for row in rollup.values()) == 390
+
+
+def test_a_resent_minute_replaces_its_share_of_the_bucket_and_never_counts_twice(database: Database) -> None:
+    database.migrate()
+    ann = add_user(database)
+    rng = random.Random(11)
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    first = random_minutes(rng, start, 45, 45)
+    resent = random_minutes(rng, start + timedelta(minutes=10), 20, 20)  # overlaps two buckets
+    with database.session() as session:
+        store.upsert_activity(session, ann, first, AT)
+    for _ in range(2):  # the same batch twice, as a retrying agent does
+        with database.session() as session:
+            store.upsert_activity(session, ann, resent, AT + timedelta(minutes=1))
+
+    rollup = stored_rollup(database)
+
+    assert rollup == expected_sums({ann: latest_per_minute(first, resent)})
+    assert [row[0] for _, row in sorted(rollup.items())] == [15, 15, 15]
+
+
+def test_a_bucket_holds_counts_past_two_to_the_31(database: Database) -> None:
+    database.migrate()
+    ann = add_user(database)
+    most = 2**31 - 1
+    minute = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    heavy = [ActivityRecord(minute + timedelta(minutes=n), 60, most, most, most, most, "tracking", "UTC", 0)
+             for n in range(3)]
+    with database.session() as session:
+        store.upsert_activity(session, ann, heavy, AT)
+    ((_, row),) = stored_rollup(database).items()
+    assert row[6:] == (3 * most,) * 4
+
+
+def test_rebuilding_the_rollup_gives_what_the_upserts_kept(database: Database) -> None:
+    database.migrate()
+    ann, bob = add_user(database, "ann"), add_user(database, "bob")
+    rng = random.Random(3)
+    start = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
+    with database.session() as session:
+        store.upsert_activity(session, ann, random_minutes(rng, start, 200, 400), AT)
+        store.upsert_activity(session, bob, random_minutes(rng, start, 50, 400), AT)
+    kept = stored_rollup(database)
+    with database.session() as session:
+        session.execute(delete(ActivityRollup))
+        assert store.rebuild_rollup(session, bob) == len([key for key in kept if key[0] == bob])
+    assert {key for key in stored_rollup(database)} == {key for key in kept if key[0] == bob}
+    with database.session() as session:
+        assert store.rebuild_rollup(session) == len(kept)
+    assert stored_rollup(database) == kept
+
+
+def test_the_rollup_migration_backfills_minutes_stored_before_it(database: Database) -> None:
+    with database.engine.begin() as connection:
+        command.upgrade(database._alembic_config(connection), "0002")
+    assert "activity_rollups" not in inspect(database.engine).get_table_names()
+    ann, bob = add_user(database, "ann"), add_user(database, "bob")
+    rng = random.Random(5)
+    start = datetime(2026, 11, 23, 12, 3, tzinfo=UTC)
+    old_minutes = {ann: random_minutes(rng, start, 120, 240), bob: random_minutes(rng, start, 30, 30)}
+    with database.engine.begin() as connection:  # as the 0002 server stored them: minutes only
+        connection.execute(insert(ActivitySample), [
+            {"user_id": user_id, **item.as_dict(), "minute_start": item.minute_start, "received_at": AT}
+            for user_id, records in old_minutes.items() for item in records
+        ])
+
+    database.migrate()
+
+    assert database.current_revision() == database.head_revision()
+    assert stored_rollup(database) == expected_sums(old_minutes)
