@@ -10,6 +10,7 @@ import pytest
 
 import reports
 import store
+import time_manager
 from store import ActivityRecord, Database
 
 NEW_YORK = "America/New_York"
@@ -195,6 +196,48 @@ def test_the_team_report_sums_each_users_local_days_and_the_csv_matches(database
     ]
     assert rows[0]["hours_in_day"] == "25" and rows[0]["zone"] == NEW_YORK
     assert rows[1]["activity_percent"] == "100"
+
+
+@pytest.mark.parametrize(
+    ("zone", "first_day"),
+    [
+        (NEW_YORK, date(2026, 3, 7)),  # 23-hour spring-forward day
+        (NEW_YORK, date(2026, 10, 31)),  # 25-hour fall-back day
+        ("America/Santiago", date(2026, 4, 3)),  # clocks go back at midnight
+        ("Australia/Lord_Howe", date(2026, 10, 3)),  # 30-minute DST: a 23.5-hour day
+        ("Pacific/Chatham", date(2026, 9, 26)),  # +12:45 -> +13:45
+        ("Asia/Kathmandu", date(2026, 4, 30)),  # +05:45
+        ("Africa/Monrovia", date(1971, 6, 1)),  # -00:44: days not on 15-minute edges
+    ],
+)
+def test_the_reports_days_match_the_diarys_minute_totals_in_odd_zones_and_dst_days(
+    database: Database, zone: str, first_day: date
+) -> None:
+    ann = add_account(database, "ann")
+    last_day = first_day + timedelta(days=2)
+    start = time_manager.local_day_bounds(first_day, zone)[0] - timedelta(hours=1)
+    end = time_manager.local_day_bounds(last_day, zone)[1] + timedelta(hours=1)
+    states = ("tracking", "tracking", "idle", "paused", "tracking", "suspended")
+    records = [
+        ActivityRecord(
+            minute_start=start + timedelta(minutes=n), active_seconds=n % 61, keys=n % 7, clicks=n % 3,
+            scrolls=1, mouse_px=n, state=states[n % len(states)], timezone=zone, utc_offset_minutes=0,
+        )
+        for n in range(0, int((end - start).total_seconds() // 60), 4)
+    ]
+    store_minutes(database, ann, records)
+
+    with database.session() as session:
+        report = reports.team_report(session, first_day, last_day)
+    diaries = [diary(database, ann, first_day + timedelta(days=n)) for n in range(3)]
+
+    (row,) = report.users
+    assert row.zone.name == zone
+    assert [row.days[day.day] for day in diaries] == [day.totals for day in diaries]
+    assert [row.hours_in_days[day.day] for day in diaries] == [day.hours_in_day for day in diaries]
+    assert sum(day.totals.sample_minutes for day in diaries) == len(
+        [item for item in records if diaries[0].start <= item.minute_start < diaries[-1].end]
+    )
 
 
 def test_the_report_in_one_chosen_zone_puts_everyone_on_that_zones_days(database: Database) -> None:
