@@ -49,6 +49,7 @@ __all__ = [
     "make_s3_client",
 ]
 
+DEFAULT_SPOOL_MAX_MB = 2048  # VINOVA_SPOOL_MAX_MB: captures pause (never delete) beyond this
 QUEUED = "queued"
 UPLOADED = "uploaded"
 KEPT_ASIDE = "kept_aside"
@@ -335,13 +336,16 @@ class CaptureStore:
         """
         for temp in self.spool_dir.glob(".*.tmp"):
             temp.unlink(missing_ok=True)
+        spooled_names = {path.name for path in self.spool_dir.glob("*.jpg")}
         with self._lock:
             rows = self._connection.execute(_SELECT_BY_STATUS, (_WRITING,)).fetchall()
-            rows += self._connection.execute(_SELECT_BY_STATUS, (UPLOADED,)).fetchall()
+            if spooled_names:
+                rows += self._connection.execute(_SELECT_BY_STATUS, (UPLOADED,)).fetchall()
         for row in rows:
             record = self._record(row)
             if record.status == UPLOADED:
-                record.path.unlink(missing_ok=True)
+                if record.path.name in spooled_names:
+                    record.path.unlink(missing_ok=True)
                 continue
             if _file_matches(record.path, record.size_bytes, record.sha256):
                 with self._transaction() as connection:
