@@ -29,6 +29,7 @@ from upload_queue import CaptureRecord, CaptureStore, DirectS3Uploader, Presigne
 pytestmark = pytest.mark.integration
 
 BUCKET = "vinova-screenshots"
+_SPOOLED: dict[str, bytes] = {}  # key -> the bytes spooled, to compare with the bucket
 START = datetime(2026, 11, 25, 18, 0, 0, tzinfo=UTC)
 
 
@@ -52,6 +53,7 @@ def spool_captures(store: CaptureStore, count: int, prefix: str = "", seed: int 
             sha256=sha256_hex,
         )
         assert record is not None
+        _SPOOLED[record.key] = data
         records.append(record)
     return records
 
@@ -120,25 +122,8 @@ def test_direct_mode_puts_every_capture_into_the_bucket_once(s3_client: Any, sto
 
 
 def _bytes(record: CaptureRecord) -> bytes:
-    """The JPEG bytes a record was spooled with (recomputed from the deterministic noise)."""
+    """The JPEG bytes a record was spooled with (the spool file itself is gone after upload)."""
     return _SPOOLED[record.key]
-
-
-_SPOOLED: dict[str, bytes] = {}
-
-
-@pytest.fixture(autouse=True)
-def remember_spooled_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep a copy of every spooled JPEG so the bucket can be compared byte for byte."""
-    original = CaptureStore.add
-
-    def add(self: CaptureStore, **fields: Any) -> CaptureRecord | None:
-        record = original(self, **fields)
-        if record is not None:
-            _SPOOLED[record.key] = fields["data"]
-        return record
-
-    monkeypatch.setattr(CaptureStore, "add", add)
 
 
 def test_server_signed_mode_uploads_through_presigned_urls(s3_client: Any, store: CaptureStore) -> None:
