@@ -173,6 +173,7 @@ def measure(database: store.Database, url: str, data_dir: Path) -> None:
     print(f"  diary day sanity: {day.totals.sample_minutes} minutes, {day.screenshot_count} screenshots")
     rows = len(reports.read_csv_rows(report_csv()))
     print(f"  report CSV sanity: {rows} user-day rows")
+    _check_report_against_minutes(database, report())
     for name, action, repeats in (
         ("diary day (reports.diary_day)", diary, 30),
         ("30-day team report (reports.team_report)", report, 10),
@@ -182,6 +183,50 @@ def measure(database: store.Database, url: str, data_dir: Path) -> None:
         median, worst = timed(action, repeats)
         print(f"  {name:48s} median {median:7.1f} ms   max {worst:7.1f} ms")
     _measure_pages(url, data_dir, diary_day, first_day, last_day)
+    _measure_upserts(database)
+
+
+def _check_report_against_minutes(database: store.Database, report: reports.Report) -> None:
+    """Stop unless the report's totals equal SQL sums over the raw minutes of each user's local range."""
+    samples = store.ActivitySample
+    tracking_minutes = active_seconds = 0
+    with database.session() as session:
+        for user in report.users:
+            start, _ = time_manager.local_day_bounds(report.first_day, user.zone.name)
+            _, end = time_manager.local_day_bounds(report.last_day, user.zone.name)
+            tracking = (
+                samples.user_id == user.user_id, samples.minute_start >= start, samples.minute_start < end,
+                samples.state == "tracking",
+            )
+            tracking_minutes += int(session.scalar(select(sqlalchemy.func.count()).where(*tracking)) or 0)
+            active_seconds += int(session.scalar(select(sqlalchemy.func.sum(samples.active_seconds)).where(
+                *tracking)) or 0)
+    assert (report.total.tracking_minutes, report.total.active_seconds) == (tracking_minutes, active_seconds)
+    print(f"  report sanity: {tracking_minutes:,} tracked minutes, as summed from the raw minutes")
+
+
+def _measure_upserts(database: store.Database) -> None:
+    """The write path: what POST /activity's upsert (minutes + rollup buckets) costs per batch."""
+    with database.session() as session:
+        user = store.find_user(session, "user01")
+        assert user is not None
+        user_id = user.id
+    start = NOW - timedelta(days=2)
+
+    def batch(count: int) -> list[store.ActivityRecord]:
+        return [
+            store.ActivityRecord(start + timedelta(minutes=n), 30, 40, 5, 0, 900, "tracking", "UTC", 0)
+            for n in range(count)
+        ]
+
+    for name, records in (("upsert 2 minutes (a live agent)", batch(2)),
+                          ("upsert 1,000 minutes (a backlog)", batch(store.MAX_ACTIVITY_BATCH))):
+        def upsert(records: list[store.ActivityRecord] = records) -> None:
+            with database.session() as session:
+                store.upsert_activity(session, user_id, records, NOW)
+
+        median, worst = timed(upsert, 10)
+        print(f"  {name:48s} median {median:7.1f} ms   max {worst:7.1f} ms")
 
 
 def _measure_pages(url: str, data_dir: Path, diary_day: date, first_day: date, last_day: date) -> None:
