@@ -46,6 +46,7 @@ def test_make_run_serves_prints_credentials_and_codes_and_signs_the_agent_in(tmp
             process.stdin.flush()
             code = wait_until(lambda: re.search(r"Sign-in code for .*: (\d{6})", output.read_text()), 30,
                               message="the code printed from the outbox")
+            assert code is not None
             process.stdin.write(f"{code.group(1)}\n".encode())
             process.stdin.flush()
             wait_until(lambda: "agent started for admin" in output.read_text(), 30, message="the agent")
