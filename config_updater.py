@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import pytz
 
 from errors import ConfigError, PermanentError, TransientError
-from session_store import write_private_file
+from private_files import write_private_file
 
 log = logging.getLogger(__name__)
 

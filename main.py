@@ -29,9 +29,10 @@ from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
 from config_updater import ConfigPoller
 from errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError
 from outbox import Outbox
+from private_files import write_private_file
 from screenshot_manager import ScreenshotManager, choose_grabber
 from server_client import ServerClient, SignedIn
-from session_store import SavedSession, clear_session, load_session, save_session, write_private_file
+from session_store import SavedSession, clear_session, load_session, save_session
 from storage import JPEG_CONTENT_TYPE, SignedUpload, make_s3_client
 from time_manager import zone_name
 from upload_queue import (

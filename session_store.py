@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from private_files import write_private_file
 
 log = logging.getLogger(__name__)
 
@@ -22,22 +22,6 @@ class SavedSession:
     username: str
     token: str
     expires_at: str
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temp file + fsync + rename) with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def load_session(agent_dir: Path, server_url: str) -> SavedSession | None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +26,7 @@ from typing import IO, Any, Protocol
 from urllib.parse import quote, urlencode
 
 from errors import RequestRefused
+from private_files import replacing
 
 logger = logging.getLogger(__name__)
 
@@ -412,31 +411,21 @@ class LocalObjectStore:
         """
         target = self.path_for(key)
         _make_private_dirs(target.parent, self.root_dir)
-        descriptor, temp_name = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=target.parent)
         written = 0
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                while True:
-                    chunk = body.read(_COPY_CHUNK_BYTES)
-                    if not chunk:
-                        break
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise RequestRefused(
-                            f"body is larger than the signed {max_bytes} bytes",
-                            status=413,
-                            code="payload_too_large",
-                            field="size_bytes",
-                        )
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp_name, 0o600)
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
+        with replacing(target) as handle:
+            while True:
+                chunk = body.read(_COPY_CHUNK_BYTES)
+                if not chunk:
+                    break
+                written += len(chunk)
+                if written > max_bytes:
+                    raise RequestRefused(
+                        f"body is larger than the signed {max_bytes} bytes",
+                        status=413,
+                        code="payload_too_large",
+                        field="size_bytes",
+                    )
+                handle.write(chunk)
         return written
 
     def receive_local_put(
@@ -479,20 +468,6 @@ def _make_private_dirs(directory: Path, root: Path) -> None:
     """Create ``directory`` (and parents up to and including ``root``) with mode 0700."""
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # --------------------------------------------------------------------------- rules of the routes

@@ -21,7 +21,6 @@ import os
 import queue
 import random
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from typing import Any, Protocol
 import requests
 
 from errors import PermanentError, SessionExpired, TransientError
+from private_files import write_private_file
 from storage import JPEG_CONTENT_TYPE, SignedUpload, make_s3_client
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ class CaptureStore:
                 return None
             capture_id = int(cursor.lastrowid or 0)
         try:
-            write_file_atomically(self.spool_dir / name, data)
+            write_private_file(self.spool_dir / name, data)
         except BaseException:
             with self._transaction() as connection:
                 connection.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
@@ -373,26 +373,6 @@ def _file_matches(path: Path, size_bytes: int, sha256_hex: str) -> bool:
     except OSError:
         return False
     return len(data) == size_bytes and hashlib.sha256(data).hexdigest() == sha256_hex
-
-
-def write_file_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` via a 0600 temp file in the same folder, fsync, rename, fsync folder."""
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o600)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 # --------------------------------------------------------------------------- uploaders
