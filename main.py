@@ -23,11 +23,12 @@ from typing import TextIO
 
 import requests
 
-from activity_tracker import ActivityTracker, InputSource, choose_idle_clock, choose_input_source
+from activity_tracker import ActivityTracker, InputSource
 from agent import Agent, AgentSettings
 from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
 from config_updater import ConfigPoller
 from errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError
+from input_sources import choose_idle_clock, choose_input_source
 from outbox import Outbox
 from private_files import write_private_file
 from screenshot_manager import ScreenshotManager, choose_grabber

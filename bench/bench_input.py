@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activity_tracker import ActivityTracker, choose_input_source
+from activity_tracker import ActivityTracker
+from input_sources import choose_input_source
 
 
 class TimedSink:

@@ -11,7 +11,8 @@ import pytest
 from conftest import XDisplay
 from support import wait_until
 
-from activity_tracker import ActivityTracker, XScreenSaverIdleClock, choose_idle_clock, choose_input_source
+from activity_tracker import ActivityTracker
+from input_sources import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
 
 pytestmark = pytest.mark.integration
 

@@ -14,14 +14,9 @@ import pytest
 from conftest import XDisplay
 from support import wait_until
 
-from activity_tracker import (
-    ActivityTotals,
-    ActivityTracker,
-    MinuteSample,
-    PynputInputSource,
-    choose_input_source,
-)
+from activity_tracker import ActivityTotals, ActivityTracker, MinuteSample
 from errors import VinovaError
+from input_sources import PynputInputSource, choose_input_source
 
 pytestmark = pytest.mark.integration
 
