@@ -208,6 +208,7 @@ class Agent:
         captures: CaptureJobs | None = None,
         uploads: UploadJobs | None = None,
         on_session_expired: Callable[[], None] | None = None,
+        release: tuple[Callable[[], None], ...] = (),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.username = username
@@ -220,6 +221,7 @@ class Agent:
         self.captures = captures
         self.uploads = uploads
         self._on_session_expired = on_session_expired
+        self._release = release  # e.g. the idle clock's X connection, closed after stop
         self._monotonic = monotonic
         self.scheduler = schedule.Scheduler()
         self._stop_event = threading.Event()
@@ -275,6 +277,11 @@ class Agent:
             self.outbox.add(self.username, self.tracker.collect())
         except Exception:  # job boundary: stopping must finish even if the disk fails
             log.exception("could not save the last activity samples")
+        for release in self._release:
+            try:
+                release()
+            except Exception:  # job boundary: one resource failing to close must not stop the rest
+                log.exception("could not release a resource while stopping")
         log.info("agent stopped")
 
     def wait(self, timeout_seconds: float | None = None) -> bool:

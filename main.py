@@ -28,7 +28,7 @@ from agent import Agent, AgentSettings
 from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
 from config_updater import ConfigPoller
 from errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError
-from input_sources import choose_idle_clock, choose_input_source
+from input_sources import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
 from outbox import Outbox
 from private_files import write_private_file
 from screenshot_manager import ScreenshotManager, choose_grabber
@@ -239,10 +239,11 @@ def build_agent(
     config = poller.current
     if poller.from_cache:
         log.info("using the cached config until the server answers")
+    idle_clock = choose_idle_clock()
     tracker = ActivityTracker(
         idle_threshold_seconds=config.idle_threshold,
         timezone_name=config.timezone,
-        idle_clock=choose_idle_clock(),
+        idle_clock=idle_clock,
     )
     battery = BatteryMonitor(
         reader=read_psutil_battery,
@@ -276,6 +277,7 @@ def build_agent(
         captures=captures,
         uploads=uploads,
         on_session_expired=on_session_expired,
+        release=(idle_clock.close,) if isinstance(idle_clock, XScreenSaverIdleClock) else (),
     )
     holder["agent"] = agent
     return agent
