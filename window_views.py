@@ -154,6 +154,12 @@ def _style(root: tk.Tk, look: Look) -> None:
                         padding=(pad(10), pad(3)))
 
 
+def set_if_changed(variable: tk.StringVar, value: str) -> None:
+    """Set a label's text only when it differs: an unchanged set still redraws the label."""
+    if variable.get() != value:
+        variable.set(value)
+
+
 # --------------------------------------------------------------------------- words
 def format_duration(seconds: float) -> str:
     """``"1 h 02 min"``, ``"12 min 05 s"`` or ``"41 s"``."""
@@ -585,11 +591,11 @@ class MainView(ttk.Frame):
 
     def reset(self, username: str, server_url: str) -> None:
         """A fresh view for a new sign-in."""
-        self.identity.set(f"{username} · {server_url}")
+        set_if_changed(self.identity, f"{username} · {server_url}")
         self.show_status("starting", "Starting")
         self.thumbnail.configure(image=self._placeholder)
         self._thumbnail = None
-        self.capture_caption.set("No capture yet")
+        set_if_changed(self.capture_caption, "No capture yet")
 
     def set_busy(self, busy: bool) -> None:
         """While signing out: the buttons cannot be pressed."""
@@ -603,53 +609,56 @@ class MainView(ttk.Frame):
             self.status_key = key
             self.status_label.configure(style=f"Status{key}.TLabel")
         if self.status_text.get() != text:
-            self.status_text.set(text)
-        self.pause_button.configure(text="Resume" if key == "paused" else "Pause")
+            set_if_changed(self.status_text, text)
+        label = "Resume" if key == "paused" else "Pause"
+        if self.pause_button.cget("text") != label:
+            self.pause_button.configure(text=label)
 
     def show_clock(self, text: str) -> None:
         """Local time with zone and UTC."""
-        self.clock.set(text)
+        set_if_changed(self.clock, text)
 
     def show_today(self, totals: ActivityTotals, slot_percent: float) -> None:
         """Today's active time and counts, and the current slot's activity %."""
-        self.active_today.set(format_duration(totals.active_seconds))
-        self.slot_percent.set(f"{slot_percent:.0f} %")
-        self.keys_today.set(f"{totals.keys:,}")
-        self.clicks_today.set(f"{totals.clicks:,}")
+        set_if_changed(self.active_today, format_duration(totals.active_seconds))
+        set_if_changed(self.slot_percent, f"{slot_percent:.0f} %")
+        set_if_changed(self.keys_today, f"{totals.keys:,}")
+        set_if_changed(self.clicks_today, f"{totals.clicks:,}")
 
     def show_uploads(self, uploads: Any, minutes_waiting: int, time_text: TimeText) -> None:
         """Waiting and kept-aside captures (with reasons) and the last upload."""
-        self.minutes_waiting.set(f"{minutes_waiting} waiting" if minutes_waiting else "all sent")
+        set_if_changed(self.minutes_waiting, f"{minutes_waiting} waiting" if minutes_waiting else "all sent")
         if uploads is None:
-            self.waiting.set(NO_VALUE)
-            self.kept_aside.set(NO_VALUE)
-            self.last_upload.set("uploads off")
-            self.kept_aside_reasons.set("")
+            set_if_changed(self.waiting, NO_VALUE)
+            set_if_changed(self.kept_aside, NO_VALUE)
+            set_if_changed(self.last_upload, "uploads off")
+            set_if_changed(self.kept_aside_reasons, "")
             return
-        self.waiting.set(str(uploads.waiting))
-        self.kept_aside.set(str(uploads.kept_aside))
-        self.last_upload.set(time_text(uploads.last_upload_at) if uploads.last_upload_at else "none yet")
+        set_if_changed(self.waiting, str(uploads.waiting))
+        set_if_changed(self.kept_aside, str(uploads.kept_aside))
+        last = uploads.last_upload_at
+        set_if_changed(self.last_upload, time_text(last) if last else "none yet")
         reasons = "; ".join(
             f"{_shorten(reason, KEPT_ASIDE_REASON_CHARACTERS)} ({count})"
             for reason, count in sorted(uploads.kept_aside_reasons.items())
         )
-        self.kept_aside_reasons.set(f"Kept aside: {reasons}" if reasons else "")
+        set_if_changed(self.kept_aside_reasons, f"Kept aside: {reasons}" if reasons else "")
 
     def show_config(self, config: AgentConfig, changed_at: datetime | None, time_text: TimeText) -> None:
         """The config in force and when it last changed."""
         for label, value in config_rows(config):
-            self.config_values[label].set(value)
-        self.config_changed.set(time_text(changed_at) if changed_at else "not yet")
+            set_if_changed(self.config_values[label], value)
+        set_if_changed(self.config_changed, time_text(changed_at) if changed_at else "not yet")
 
     def show_preview(self, preview: CapturePreview, taken_text: str) -> None:
         """The newest capture's thumbnail and time."""
         self._thumbnail = ImageTk.PhotoImage(preview.image, master=self)
         self.thumbnail.configure(image=self._thumbnail)
         blurred = ", blurred" if preview.blurred else ""
-        self.capture_caption.set(f"{taken_text} · {preview.width}x{preview.height}{blurred}")
+        set_if_changed(self.capture_caption, f"{taken_text} · {preview.width}x{preview.height}{blurred}")
 
     def show_capture_without_preview(self, record: Any, taken_text: str) -> None:
         """When no thumbnail could be made: at least the capture's time."""
         if self._thumbnail is None:
             blurred = ", blurred" if record.blurred else ""
-            self.capture_caption.set(f"{taken_text}{blurred}")
+            set_if_changed(self.capture_caption, f"{taken_text}{blurred}")
