@@ -427,7 +427,7 @@ class Agent:
         """A snapshot of what the agent is doing."""
         return AgentStatus(
             state=self.tracker.state,
-            offline=self.offline,
+            offline=self.offline or self.poller.unreachable,
             samples_waiting=self.outbox.count(self.username),
             config=self.poller.current,
             config_changed_at=self.poller.last_changed_at,

@@ -236,16 +236,22 @@ class ConfigPoller:
         self.from_cache = cached is not None
         self.last_changed_at: datetime | None = None
         self.last_error: str | None = None
+        self.unreachable = False  # the last poll could not reach the server (network, timeout, 5xx)
 
     def poll(self) -> bool:
         """Fetch once; apply and cache a valid new config. Returns True when something changed."""
         try:
             answer = self._source.get_config(self._etag)
+            self.unreachable = False
             if answer.payload is None:
                 self.last_error = None
                 return False
             new_config = AgentConfig.from_mapping(answer.payload)
-        except (TransientError, PermanentError) as exc:
+        except TransientError as exc:
+            self.unreachable = True
+            self._note_failure(f"config poll failed, keeping the last good config: {exc}")
+            return False
+        except PermanentError as exc:
             self._note_failure(f"config poll failed, keeping the last good config: {exc}")
             return False
         except ConfigError as exc:

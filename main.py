@@ -354,9 +354,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.headless:
             log.info("no display: running headless")
         return run_headless(settings, TerminalPrompter())
-    from main_window import run_gui  # Tk is imported only when a window is wanted
+    from main_window import EXIT_NO_WINDOW, run_gui  # Tk is imported only when a window is wanted
 
-    return run_gui(settings, ServerClient(settings.server_url), build_agent)
+    exit_code = run_gui(settings, ServerClient(settings.server_url), build_agent)
+    if exit_code == EXIT_NO_WINDOW:  # e.g. Wayland without XWayland: Tk cannot open a window
+        log.info("no window could be opened: running headless")
+        return run_headless(settings, TerminalPrompter())
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -510,9 +510,7 @@ class VinovaApp:
             return
         status = agent.status()
         uploads = agent.uploads.status() if agent.uploads is not None else None
-        poll_error = agent.poller.last_error or ""
-        key, text = describe_status(status, uploads, paused=agent.paused,
-                                    config_unreachable=poll_error.startswith("config poll failed"))
+        key, text = describe_status(status, uploads, paused=agent.paused)
         self.main_view.show_status(key, text)
         if self.current_view is self.main_view and key != self._last_status_key:
             self._last_status_key = key

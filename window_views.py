@@ -183,7 +183,7 @@ def format_interval(seconds: int) -> str:
 
 
 def describe_status(
-    status: AgentStatus, uploads: Any, *, paused: bool, config_unreachable: bool = False
+    status: AgentStatus, uploads: Any, *, paused: bool
 ) -> tuple[str, str]:
     """(style key, words) for the status badge: Tracking, Idle, Paused, Suspended (battery 18 %), Offline…"""
     if status.session_expired or (uploads is not None and uploads.session_expired):
@@ -195,7 +195,7 @@ def describe_status(
         detail = f" (battery {battery.percent:.0f} %)" if battery is not None else " (battery low)"
         return "suspended", f"Suspended{detail}"
     captures_waiting = int(uploads.waiting) if uploads is not None else 0
-    if status.offline or config_unreachable or (uploads is not None and uploads.offline):
+    if status.offline or (uploads is not None and uploads.offline):
         return "offline", f"Offline ({captures_waiting + status.samples_waiting} waiting)"
     if status.state == "idle":
         return "idle", "Idle"

@@ -174,3 +174,15 @@ def test_a_corrupt_cache_falls_back_to_defaults(tmp_path: Path) -> None:
 def test_describe_changes_reads_like_a_sentence() -> None:
     text = describe_changes({"screenshot_interval": (300, 60), "blur_screenshots": (False, True)})
     assert text == "screenshot_interval 300 → 60, blur_screenshots false → true"
+
+
+def test_the_poller_says_when_the_server_is_unreachable(tmp_path: Path) -> None:
+    source = FakeSource()
+    poller = ConfigPoller(source, tmp_path / "config.json", lambda config, changes: None)
+    source.answers = [TransientError("connection refused"), FakeAnswer(None, None), PermanentError("bad")]
+    poller.poll()
+    assert poller.unreachable
+    poller.poll()
+    assert not poller.unreachable
+    poller.poll()
+    assert not poller.unreachable  # reachable, just a bad answer
