@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 from server_support import add_user, bearer, latest_code, make_app, sign_in
-from support import live_server, wait_until
+from support import free_port, live_server, wait_until
 
 from session_store import SavedSession, save_session
 
@@ -92,3 +92,42 @@ def test_headless_captures_land_in_the_server_store_and_follow_live_config(
             process.wait(10)
     assert process.returncode == 0
     assert "uploads: through URLs signed by" in output.read_text()
+
+
+def test_captures_wait_while_the_server_is_down_and_drain_when_it_returns(xvfb: Any, tmp_path: Path) -> None:
+    data_dir = tmp_path / "server"
+    app = make_app(f"sqlite:///{tmp_path / 'server.db'}", data_dir)
+    add_user(app, "ann", "ann@example.com", PASSWORD)
+    add_user(app, "boss", "boss@example.com", PASSWORD, admin=True)
+    port = free_port()
+    agent_dir = tmp_path / "agent"
+    output = tmp_path / "agent.out"
+    with live_server(app, port) as url:
+        admin = sign_in(url, "boss", PASSWORD, lambda: latest_code(data_dir, "boss@example.com"))
+        user = sign_in(url, "ann", PASSWORD, lambda: latest_code(data_dir, "ann@example.com"))
+        running = Server(url, admin, data_dir)
+        running.set_user_config(config_poll_interval=5, screenshot_interval=10)
+        save_session(agent_dir, SavedSession(url, "ann", user, "2099-01-01T00:00:00+00:00"))
+        env = {**xvfb.env(), "HOME": str(tmp_path / "home"), "VINOVA_AGENT_DIR": str(agent_dir),
+               "VINOVA_SERVER_URL": url}
+        handle = output.open("wb")
+        process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "main.py"), "--headless"],
+                                   cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=handle, stderr=subprocess.STDOUT)
+        wait_until(lambda: running.screenshots(), 40, interval=0.5, message="a first capture online")
+    try:
+        # The server is gone: captures keep being taken and wait in the spool.
+        spool = agent_dir / "spool"
+        wait_until(lambda: len(list(spool.glob("*.jpg"))) >= 2, 60, interval=0.5,
+                   message="captures waiting in the spool while offline")
+        waiting = {path.name.split("T", 1)[1] for path in spool.glob("*.jpg")}  # spool names carry the date
+        with live_server(app, port):
+            wait_until(lambda: {Path(item["key"]).name for item in running.screenshots()} >= waiting, 120,
+                       interval=1, message="the waiting captures to drain after the server returned")
+    finally:
+        process.terminate()
+        process.wait(10)
+        handle.close()
+    assert process.returncode == 0
+    text = output.read_text()
+    assert "screenshot taken" in text
