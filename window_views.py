@@ -53,6 +53,8 @@ MONO_FAMILIES = ("Cascadia Mono", "Consolas", "Menlo", "DejaVu Sans Mono", "Noto
                  "Liberation Mono")
 BASE_FONT_POINTS = 10
 NO_VALUE = "\N{EN DASH}"
+VALUE_MIN_CHARS = 14
+CLOCK_MIN_CHARS = 52
 KEPT_ASIDE_REASON_CHARACTERS = 70  # the full reason is in the log pane
 
 
@@ -512,8 +514,10 @@ class _Card(ttk.Frame):
         variable = tk.StringVar(value=value)
         ttk.Label(self, text=label, style="CardMuted.TLabel").grid(row=self._next_row, column=0, sticky="w",
                                                                    padx=(0, self.look.px(10)))
-        ttk.Label(self, textvariable=variable, style="Card.TLabel").grid(row=self._next_row, column=1,
-                                                                         sticky="w")
+        # A minimum width (negative, in characters) keeps the requested size steady while the
+        # value ticks, so a new value redraws one label instead of re-laying-out the window.
+        ttk.Label(self, textvariable=variable, style="Card.TLabel", width=-VALUE_MIN_CHARS).grid(
+            row=self._next_row, column=1, sticky="w")
         self._next_row += 1
         self.values[label] = variable
         return variable
@@ -551,8 +555,8 @@ class MainView(ttk.Frame):
         self.sign_out_button.grid(row=0, column=3, sticky="e")
         header.columnconfigure(1, weight=1)
         self.clock = tk.StringVar(value="")
-        ttk.Label(self, textvariable=self.clock, style="Clock.TLabel").grid(row=1, column=0, sticky="w",
-                                                                            pady=(pad(8), pad(10)))
+        ttk.Label(self, textvariable=self.clock, style="Clock.TLabel", width=-CLOCK_MIN_CHARS).grid(
+            row=1, column=0, sticky="w", pady=(pad(8), pad(10)))
         cards = ttk.Frame(self)
         cards.grid(row=2, column=0, sticky="ew")
         today = _Card(cards, look, "Today")
