@@ -22,11 +22,17 @@ import click
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-import admin_pages
-import diary_pages
-import screenshot_routes
-import store
-from api_requests import (
+from auth_manager import ServerAuth
+from contract.config_schema import validate_config, validate_overrides
+from contract.errors import AuthError, ConfigError, RequestRefused, TransientError
+from server.api import screenshots as screenshot_routes
+from server.db import store
+from server.mailer import FileOutbox, Mailer, SmtpMailer
+from server.objectstores import LOCAL_URL_BASE, ObjectStore, make_object_store
+from server.pages import admin as admin_pages
+from server.pages import diary as diary_pages
+from server.settings import ServerSettings, load_settings
+from server.web import (
     EXTENSION_KEY,
     ApiError,
     bearer_token,
@@ -37,12 +43,6 @@ from api_requests import (
     services,
     string_fields,
 )
-from auth_manager import ServerAuth
-from config_updater import validate_config, validate_overrides
-from errors import AuthError, ConfigError, RequestRefused, TransientError
-from mailer import FileOutbox, Mailer, SmtpMailer
-from server_settings import ServerSettings, load_settings
-from storage import LOCAL_URL_BASE, ObjectStore, make_object_store
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import pyotp
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from errors import AuthError, ConfigError
-from mailer import Mailer
-from store import AuthToken, Database, LoginChallenge, LoginFailure, User
+from contract.errors import AuthError, ConfigError
+from server.db.store import AuthToken, Database, LoginChallenge, LoginFailure, User
+from server.mailer import Mailer
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from errors import TransientError, VinovaError
+from contract.errors import TransientError, VinovaError
 
 logger = logging.getLogger(__name__)
 

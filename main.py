@@ -24,19 +24,13 @@ from typing import TextIO
 import requests
 
 from activity_tracker import ActivityTracker, InputSource
-from agent import Agent, AgentSettings
-from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
-from config_updater import ConfigPoller
-from errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError
-from input_sources import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
-from outbox import Outbox
-from private_files import write_private_file
-from screenshot_manager import ScreenshotManager, choose_grabber
-from server_client import ServerClient, SignedIn
-from session_store import SavedSession, clear_session, load_session, save_session
-from storage import JPEG_CONTENT_TYPE, SignedUpload, make_s3_client
-from time_manager import zone_name
-from upload_queue import (
+from agent.adapters.inputs import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
+from agent.adapters.screen import choose_grabber
+from agent.client import ServerClient, SignedIn
+from agent.engine import Agent, AgentSettings
+from agent.outbox import Outbox
+from agent.session import SavedSession, clear_session, load_session, save_session
+from agent.upload_queue import (
     CaptureRecord,
     CaptureStore,
     DirectS3Uploader,
@@ -44,6 +38,14 @@ from upload_queue import (
     Uploader,
     UploadWorker,
 )
+from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
+from config_updater import ConfigPoller
+from contract.errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError
+from contract.private_files import write_private_file
+from contract.s3 import make_s3_client
+from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
+from screenshot_manager import ScreenshotManager
+from time_manager import zone_name
 
 log = logging.getLogger("vinova")
 
@@ -354,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.headless:
             log.info("no display: running headless")
         return run_headless(settings, TerminalPrompter())
-    from main_window import EXIT_NO_WINDOW, run_gui  # Tk is imported only when a window is wanted
+    from agent.window.controller import EXIT_NO_WINDOW, run_gui
 
     exit_code = run_gui(settings, ServerClient(settings.server_url), build_agent)
     if exit_code == EXIT_NO_WINDOW:  # e.g. Wayland without XWayland: Tk cannot open a window

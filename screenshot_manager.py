@@ -12,7 +12,6 @@ import hashlib
 import io
 import logging
 import random
-import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,17 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from config_updater import AgentConfig
-from errors import CaptureFailed
-from storage import object_key
-from upload_queue import CaptureRecord, CaptureStore
+from agent.adapters.screen import Grabber
+from agent.upload_queue import CaptureRecord, CaptureStore
+from contract.config_schema import AgentConfig
+from contract.errors import CaptureFailed
+from contract.screenshots import object_key
 
 if TYPE_CHECKING:
     import schedule
 
 logger = logging.getLogger(__name__)
 
-Grabber = Callable[[], Image.Image]
 """Grabs every screen as one RGB image. Called on the scheduler thread; blocks ~20 ms at 1080p.
 
 Raises :class:`errors.CaptureFailed` when there is no screen to grab.
@@ -48,24 +47,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def choose_grabber(display: str | None = None) -> Grabber:
-    """The screen grabber of this platform: Pillow ``ImageGrab`` (the X root on Linux = all monitors).
-
-    ``display`` is an X display name (default: ``$DISPLAY``). Pillow is imported here, not at import time.
-    """
-    from PIL import ImageGrab
-
-    def grab() -> Image.Image:
-        try:
-            if sys.platform.startswith("linux"):
-                image = ImageGrab.grab(xdisplay=display)
-            else:
-                image = ImageGrab.grab(all_screens=True)
-        except OSError as exc:
-            raise CaptureFailed(f"the screen could not be grabbed: {exc}") from exc
-        return image if image.mode == "RGB" else image.convert("RGB")
-
-    return grab
 
 
 def blur_block_px(width: int, height: int) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytz
 
-from errors import ConfigError
+from contract.errors import ConfigError
 
 LOCAL_TIMEZONE = "local"
 UTC = pytz.utc

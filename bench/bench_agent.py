@@ -26,10 +26,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "tests"))
 
-from server_support import latest_code, sign_in  # noqa: E402
-from support import free_port, port_open, wait_until  # noqa: E402
+from server_support import latest_code, sign_in
+from support import free_port, port_open, wait_until
 
-from session_store import SavedSession, save_session  # noqa: E402
+from agent.session import SavedSession, save_session
 
 PASSWORD = "benchmark password"
 

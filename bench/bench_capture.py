@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from screenshot_manager import blur_image, choose_grabber, encode_jpeg
+from agent.adapters.screen import choose_grabber
+from screenshot_manager import blur_image, encode_jpeg
 
 WORDS = (
     "invoice salary quarterly confidential customer payroll revenue contract meeting password "

@@ -22,8 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
 
-from storage import S3ObjectStore, SignedUpload, make_s3_client, object_key, sign_upload
-from upload_queue import (
+from agent.upload_queue import (
     CaptureRecord,
     CaptureStore,
     DirectS3Uploader,
@@ -31,6 +30,9 @@ from upload_queue import (
     Uploader,
     UploadWorker,
 )
+from contract.s3 import make_s3_client
+from contract.screenshots import SignedUpload, object_key
+from server.objectstores import S3ObjectStore, sign_upload
 
 START = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

@@ -27,12 +27,12 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-import psutil  # noqa: E402
-import requests  # noqa: E402
-from server_support import add_user, bearer, latest_code, make_app, sign_in  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+import psutil
+import requests
+from server_support import add_user, bearer, latest_code, make_app, sign_in
+from werkzeug.serving import make_server
 
-from session_store import SavedSession, save_session  # noqa: E402
+from agent.session import SavedSession, save_session
 
 PASSWORD = "bench password 1"
 KEYS_PER_SECOND = 5

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activity_tracker import ActivityTracker
-from input_sources import choose_input_source
+from agent.adapters.inputs import choose_input_source
 
 
 class TimedSink:

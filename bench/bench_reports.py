@@ -31,12 +31,12 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
-import sqlalchemy  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
+import sqlalchemy
+from sqlalchemy import insert, select
 
-import reports  # noqa: E402
-import store  # noqa: E402
-import time_manager  # noqa: E402
+import time_manager
+from server import reports
+from server.db import store
 
 USER_COUNT = 50
 DAY_COUNT = 30

@@ -18,10 +18,10 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-import sqlalchemy  # noqa: E402
-from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in  # noqa: E402
+import sqlalchemy
+from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in
 
-import auth_manager  # noqa: E402
+import auth_manager
 
 PASSWORD = "benchmark password"
 

@@ -10,7 +10,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from store import Base
+from server.db.store import Base
 
 target_metadata = Base.metadata
 

@@ -31,10 +31,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
-from flask import Flask  # noqa: E402
+from flask import Flask
 
-from app import configure_logging, create_app, services_of  # noqa: E402 - needs the path above
-from errors import ConfigError  # noqa: E402
+from app import configure_logging, create_app, services_of
+from contract.errors import ConfigError
 
 logger = logging.getLogger("vinova.run")
 

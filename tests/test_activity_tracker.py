@@ -7,14 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activity_tracker import (
-    ActivityTotals,
-    ActivityTracker,
-    InvalidSample,
-    MinuteSample,
-    activity_percent_by_slot,
-)
-from errors import ConfigError
+from activity_tracker import ActivityTotals, ActivityTracker, activity_percent_by_slot
+from contract.activity import InvalidSample, MinuteSample
+from contract.errors import ConfigError
 
 # A whole UTC minute: 2026-11-25 18:00:00 UTC.
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC).timestamp()

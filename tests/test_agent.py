@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from activity_tracker import ActivityTracker
-from agent import Agent, AgentSettings, Backoff
+from agent.engine import Agent, AgentSettings, Backoff
+from agent.outbox import Outbox
 from battery_manager import BatteryMonitor, BatteryPolicy, BatteryReading
-from config_updater import DEFAULTS, ConfigPoller
-from errors import ConfigError, PermanentError, SessionExpired, TransientError
-from outbox import Outbox
+from config_updater import ConfigPoller
+from contract.config_schema import DEFAULTS
+from contract.errors import ConfigError, PermanentError, SessionExpired, TransientError
 
 START = 1_795_000_000.0 - (1_795_000_000.0 % 60)  # a whole UTC minute in 2026
 

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in
 
-from config_updater import DEFAULTS, AgentConfig
+from contract.config_schema import DEFAULTS, AgentConfig
 
 PASSWORD = "correct horse battery"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import server_settings
-from errors import ConfigError
-from server_settings import load_settings
+from contract.errors import ConfigError
+from server import settings as server_settings
+from server.settings import load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

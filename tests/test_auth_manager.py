@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 import auth_manager
 from auth_manager import ServerAuth, hash_password, mask_email, verify_password
-from errors import AuthError, ConfigError
-from store import AuthToken, Database, LoginChallenge, User
+from contract.errors import AuthError, ConfigError
+from server.db.store import AuthToken, Database, LoginChallenge, User
 
 
 class RecordingMailer:
@@ -95,7 +95,7 @@ def test_codes_are_six_random_digits(auth: tuple[ServerAuth, RecordingMailer, Fa
 
 
 def test_a_failed_mail_leaves_no_challenge_behind(tmp_path: Path) -> None:
-    from errors import TransientError
+    from contract.errors import TransientError
 
     class BrokenMailer:
         def send(self, to_address: str, subject: str, body: str) -> None:

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from battery_manager import BatteryMonitor, BatteryPolicy, BatteryReading, read_psutil_battery
-from errors import TransientError
+from contract.errors import TransientError
 
 
 def on_battery(percent: float) -> BatteryReading:

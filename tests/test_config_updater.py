@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from config_updater import (
-    DEFAULTS,
-    AgentConfig,
-    ConfigPoller,
-    describe_changes,
-    load_cached_config,
-    validate_config,
-    validate_overrides,
-)
-from errors import ConfigError, PermanentError, SessionExpired, TransientError
+from config_updater import ConfigPoller, describe_changes, load_cached_config
+from contract.config_schema import DEFAULTS, AgentConfig, validate_config, validate_overrides
+from contract.errors import ConfigError, PermanentError, SessionExpired, TransientError
 
 
 def test_defaults_form_a_valid_complete_config() -> None:

@@ -17,9 +17,9 @@ from flask.testing import FlaskClient
 from PIL import Image
 from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in
 
-import reports
-import storage
-import store
+from contract.screenshots import object_key
+from server import reports
+from server.db import store
 
 NOW = datetime(2026, 11, 20, 15, 0, 30, tzinfo=UTC)
 PASSWORD = "diary password 1"
@@ -74,7 +74,7 @@ def upload_screenshot(server: Server, taken_at: datetime, *, blurred: bool = Fal
     Image.new("RGB", (64, 36), (40, 90, 160)).save(buffer, "JPEG")
     jpeg = buffer.getvalue()
     digest = hashlib.sha256(jpeg).hexdigest()
-    key = storage.object_key("", "ann", taken_at, digest)
+    key = object_key("", "ann", taken_at, digest)
     client = server.app.test_client()
     signed = client.post(
         "/uploads/sign",

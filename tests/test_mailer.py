@@ -11,8 +11,8 @@ import pytest
 from conftest import SmtpCapture
 from support import free_port
 
-from errors import TransientError
-from mailer import FileOutbox, SmtpMailer
+from contract.errors import TransientError
+from server.mailer import FileOutbox, SmtpMailer
 
 
 def test_smtp_mailer_delivers_a_plain_text_message(smtp_server: SmtpCapture) -> None:

@@ -21,25 +21,40 @@ import pytest
 from PIL import Image
 from support import wait_until
 
-import main_window
-import window_views
 from activity_tracker import ActivityTotals, ActivityTracker
-from agent import Agent, AgentSettings, AgentStatus
-from battery_manager import BatteryMonitor, BatteryPolicy, BatteryReading
-from config_updater import AgentConfig, ConfigPoller
-from errors import AuthError, SessionExpired, TransientError
-from log_pane import KIND_CAPTURE, KIND_ERROR, KIND_WARNING, LogLine, LogPane, QueueLogHandler, kind_of
-from main_window import MinuteSummaries, VinovaApp, sign_in_error_text, ui_scale_from_environment, wait_text
-from outbox import Outbox
-from server_client import Challenge, ConfigResponse, ServerClient, SignedIn
-from session_store import SESSION_FILE, SavedSession, load_session, save_session
-from window_views import (
+from agent.client import Challenge, ConfigResponse, ServerClient, SignedIn
+from agent.engine import Agent, AgentSettings, AgentStatus
+from agent.outbox import Outbox
+from agent.session import SESSION_FILE, SavedSession, load_session, save_session
+from agent.window import controller as main_window
+from agent.window import views as window_views
+from agent.window.controller import (
+    MinuteSummaries,
+    VinovaApp,
+    sign_in_error_text,
+    ui_scale_from_environment,
+    wait_text,
+)
+from agent.window.log_pane import (
+    KIND_CAPTURE,
+    KIND_ERROR,
+    KIND_WARNING,
+    LogLine,
+    LogPane,
+    QueueLogHandler,
+    kind_of,
+)
+from agent.window.views import (
     attach_capture_preview,
     describe_status,
     format_duration,
     format_interval,
     setup_look,
 )
+from battery_manager import BatteryMonitor, BatteryPolicy, BatteryReading
+from config_updater import ConfigPoller
+from contract.config_schema import AgentConfig
+from contract.errors import AuthError, SessionExpired, TransientError
 
 SERVER_URL = "http://vinova.test:5000"
 GOOD_PASSWORD = "correct horse"

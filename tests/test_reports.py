@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-import reports
-import store
 import time_manager
-from store import ActivityRecord, Database
+from server import reports
+from server.db import store
+from server.db.store import ActivityRecord, Database
 
 NEW_YORK = "America/New_York"
 KOLKATA = "Asia/Kolkata"

@@ -15,10 +15,10 @@ import pytest
 import schedule
 from PIL import Image, ImageDraw, ImageStat
 
-from config_updater import AgentConfig
-from errors import CaptureFailed
+from agent.upload_queue import CaptureStore
+from contract.config_schema import AgentConfig
+from contract.errors import CaptureFailed
 from screenshot_manager import ScreenshotManager, blur_block_px, blur_image, encode_jpeg
-from upload_queue import CaptureStore
 
 START = real_datetime.datetime(2026, 11, 25, 9, 0, 0)
 

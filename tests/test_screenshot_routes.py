@@ -19,7 +19,7 @@ from PIL import Image
 from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in
 from support import live_server
 
-from storage import object_key
+from contract.screenshots import object_key
 
 PASSWORD = "correct horse battery"
 TAKEN_AT = datetime(2026, 11, 25, 14, 3, 7, tzinfo=UTC)

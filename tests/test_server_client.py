@@ -9,8 +9,8 @@ import pytest
 from flask import Flask, Response, request
 from support import free_port, live_server
 
-from errors import AuthError, PermanentError, SessionExpired, TransientError
-from server_client import ServerClient
+from agent.client import ServerClient
+from contract.errors import AuthError, PermanentError, SessionExpired, TransientError
 
 
 class Script:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from session_store import SavedSession, clear_session, load_session, save_session
+from agent.session import SavedSession, clear_session, load_session, save_session
 
 
 def test_a_saved_session_is_private_and_reloads(tmp_path: Path) -> None:

@@ -12,18 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import storage
-from errors import RequestRefused
-from storage import (
-    LocalObjectStore,
-    S3ObjectStore,
-    SignedUpload,
-    make_s3_client,
-    object_key,
-    parse_key,
-    sign_upload,
-    validate_registration,
-)
+from contract.errors import RequestRefused
+from contract.s3 import make_s3_client
+from contract.screenshots import SignedUpload, object_key, parse_key, validate_registration
+from server import objectstores as storage
+from server.objectstores import LocalObjectStore, S3ObjectStore, sign_upload
 
 NOW = datetime(2026, 11, 25, 18, 0, 0, tzinfo=UTC)
 SHA = hashlib.sha256(b"capture").hexdigest()

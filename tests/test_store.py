@@ -13,8 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-import store
-from store import ActivityRecord, ActivityRollup, ActivitySample, Base, Database, Screenshot, User
+from server.db import store
+from server.db.store import ActivityRecord, ActivityRollup, ActivitySample, Base, Database, Screenshot, User
 
 AT = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 import pytz
 
 import time_manager
-from errors import ConfigError
+from contract.errors import ConfigError
 from time_manager import (
     format_local_and_utc,
     local_date,

@@ -16,9 +16,7 @@ import requests
 from botocore.stub import Stubber
 from support import wait_until
 
-from errors import PermanentError, SessionExpired, TransientError
-from storage import SignedUpload, make_s3_client, object_key
-from upload_queue import (
+from agent.upload_queue import (
     CaptureRecord,
     CaptureStore,
     DirectS3Uploader,
@@ -26,6 +24,9 @@ from upload_queue import (
     UploadWorker,
     spool_file_name,
 )
+from contract.errors import PermanentError, SessionExpired, TransientError
+from contract.s3 import make_s3_client
+from contract.screenshots import SignedUpload, object_key
 
 START = datetime(2026, 11, 25, 18, 0, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import store
+from server.db import store
 
 revision: str = "0003"
 down_revision: str | None = "0002"

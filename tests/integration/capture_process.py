@@ -17,11 +17,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[2]))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from screenshot_manager import ScreenshotManager  # noqa: E402
-from storage import make_s3_client  # noqa: E402
-from upload_queue import CaptureStore, DirectS3Uploader, UploadWorker  # noqa: E402
+from agent.upload_queue import CaptureStore, DirectS3Uploader, UploadWorker
+from contract.s3 import make_s3_client
+from screenshot_manager import ScreenshotManager
 
 
 def main() -> int:

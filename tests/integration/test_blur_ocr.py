@@ -22,7 +22,8 @@ import pytest
 from PIL import Image, ImageFilter, ImageOps
 from support import wait_until
 
-from screenshot_manager import blur_image, choose_grabber, encode_jpeg
+from agent.adapters.screen import choose_grabber
+from screenshot_manager import blur_image, encode_jpeg
 
 pytestmark = pytest.mark.integration
 

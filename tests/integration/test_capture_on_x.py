@@ -12,8 +12,9 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw
 from support import wait_until
 
-from screenshot_manager import ScreenshotManager, choose_grabber
-from upload_queue import CaptureStore
+from agent.adapters.screen import choose_grabber
+from agent.upload_queue import CaptureStore
+from screenshot_manager import ScreenshotManager
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,9 @@ import pytest
 from flask import Flask, Response, request
 from support import live_server
 
-from config_updater import DEFAULTS, ConfigPoller
-from server_client import ServerClient
+from agent.client import ServerClient
+from config_updater import ConfigPoller
+from contract.config_schema import DEFAULTS
 
 
 class BrokenServer:

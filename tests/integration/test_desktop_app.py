@@ -250,11 +250,11 @@ def test_in_process_window_shows_typed_keys_and_the_capture_thumbnail(
     """The same window in this process, so its widgets can be read: xdotool input moves the counts."""
     import tkinter as tk
 
-    from agent import AgentSettings
+    from agent.client import ServerClient
+    from agent.engine import AgentSettings
+    from agent.window.controller import VinovaApp
+    from agent.window.views import setup_look
     from main import build_agent
-    from main_window import VinovaApp
-    from server_client import ServerClient
-    from window_views import setup_look
 
     _app, base_url, _admin_token = server
     settings = AgentSettings(server_url=base_url, agent_dir=tmp_path / "in-process-agent")

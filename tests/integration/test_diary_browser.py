@@ -20,10 +20,10 @@ from PIL import Image, ImageDraw
 from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in, smtp_settings
 from support import live_server
 
-import reports
-import storage
-import store
 import time_manager
+from contract.screenshots import object_key
+from server import reports
+from server.db import store
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def upload(
     picture.save(buffer, "JPEG", quality=80)
     jpeg = buffer.getvalue()
     digest = hashlib.sha256(jpeg).hexdigest()
-    key = storage.object_key("", "ann", taken_at, digest)
+    key = object_key("", "ann", taken_at, digest)
     signed = requests.post(
         f"{base_url}/uploads/sign", headers=bearer(token), timeout=30,
         json={"key": key, "content_type": "image/jpeg", "size_bytes": len(jpeg), "sha256": digest},

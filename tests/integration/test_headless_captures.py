@@ -14,7 +14,7 @@ import requests
 from server_support import add_user, bearer, latest_code, make_app, sign_in
 from support import free_port, live_server, wait_until
 
-from session_store import SavedSession, save_session
+from agent.session import SavedSession, save_session
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"

@@ -12,7 +12,7 @@ from conftest import XDisplay
 from support import wait_until
 
 from activity_tracker import ActivityTracker
-from input_sources import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
+from agent.adapters.inputs import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
 
 pytestmark = pytest.mark.integration
 

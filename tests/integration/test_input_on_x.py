@@ -14,9 +14,10 @@ import pytest
 from conftest import XDisplay
 from support import wait_until
 
-from activity_tracker import ActivityTotals, ActivityTracker, MinuteSample
-from errors import VinovaError
-from input_sources import PynputInputSource, choose_input_source
+from activity_tracker import ActivityTotals, ActivityTracker
+from agent.adapters.inputs import PynputInputSource, choose_input_source
+from contract.activity import MinuteSample
+from contract.errors import VinovaError
 
 pytestmark = pytest.mark.integration
 

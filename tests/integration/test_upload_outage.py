@@ -14,7 +14,7 @@ import pytest
 from conftest import S3Server, start_s3_server
 from support import wait_until
 
-from storage import make_s3_client
+from contract.s3 import make_s3_client
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,12 @@ from flask import Flask, request
 from PIL import Image
 from support import live_server, wait_until
 
-from errors import RequestRefused
+from agent.upload_queue import CaptureRecord, CaptureStore, DirectS3Uploader, PresignedUploader, UploadWorker
+from contract.errors import RequestRefused
+from contract.s3 import make_s3_client
+from contract.screenshots import SignedUpload, object_key
 from screenshot_manager import encode_jpeg
-from storage import LocalObjectStore, S3ObjectStore, SignedUpload, make_s3_client, object_key, sign_upload
-from upload_queue import CaptureRecord, CaptureStore, DirectS3Uploader, PresignedUploader, UploadWorker
+from server.objectstores import LocalObjectStore, S3ObjectStore, sign_upload
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from activity_tracker import MinuteSample
+from contract.activity import MinuteSample
 
 DATABASE_NAME = "agent.db"
 

@@ -52,13 +52,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-from config_updater import DEFAULTS as CONFIG_DEFAULTS
-from config_updater import SCHEMA_BY_NAME
-from errors import ConfigError
+from contract.config_schema import DEFAULTS as CONFIG_DEFAULTS
+from contract.config_schema import SCHEMA_BY_NAME
+from contract.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 # --------------------------------------------------------------------------- types and models

@@ -7,7 +7,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from private_files import write_private_file
+from contract.private_files import write_private_file
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from errors import AuthError, PermanentError, SessionExpired, TransientError
+from contract.errors import AuthError, PermanentError, SessionExpired, TransientError
 
 log = logging.getLogger(__name__)
 

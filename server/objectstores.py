@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,121 +24,36 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import quote, urlencode
 
-from errors import RequestRefused
-from private_files import replacing
+from contract.errors import RequestRefused
+from contract.private_files import replacing
+from contract.s3 import make_s3_client
+from contract.screenshots import (
+    DEFAULT_MAX_UPLOAD_BYTES,
+    JPEG_CONTENT_TYPE,
+    SHA256_HEX,
+    SignedUpload,
+    check_key_owner,
+)
 
 logger = logging.getLogger(__name__)
 
-JPEG_CONTENT_TYPE = "image/jpeg"
 UPLOAD_EXPIRY_SECONDS = 900
 DOWNLOAD_EXPIRY_SECONDS = 300
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 LOCAL_URL_BASE = "/uploads/local/"
 _COPY_CHUNK_BYTES = 256 * 1024
 
-# <prefix><username>/<YYYY>/<MM>/<DD>/<HHMMSS>Z-<16 hex>.jpg
-_KEY_TAIL = re.compile(
-    r"^(?P<username>[A-Za-z0-9._@+-]{1,128})/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
-    r"(?P<hour>\d{2})(?P<minute>\d{2})(?P<second>\d{2})Z-(?P<digest>[0-9a-f]{16})\.jpg$"
-)
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 # --------------------------------------------------------------------------- keys
-def object_key(prefix: str, username: str, taken_at: datetime, sha256_hex: str) -> str:
-    """``<prefix><username>/<YYYY>/<MM>/<DD>/<HHMMSS>Z-<first 16 hex of sha256>.jpg`` in UTC.
-
-    The same capture always maps to the same key, so a retried upload overwrites, never duplicates.
-    """
-    if taken_at.tzinfo is None:
-        raise ValueError("taken_at must be timezone-aware")
-    moment = taken_at.astimezone(UTC)
-    return f"{prefix}{username}/{moment:%Y/%m/%d}/{moment:%H%M%S}Z-{sha256_hex[:16].lower()}.jpg"
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedKey:
-    """The parts of a well-formed object key."""
-
-    username: str
-    taken_at: datetime
-    digest16: str
 
 
-def parse_key(key: Any, prefix: str) -> ParsedKey:
-    """Split a key into its parts; RequestRefused(400 validation_error, field ``key``) when malformed."""
-    if not isinstance(key, str):
-        raise RequestRefused("key must be a string", status=400, code="validation_error", field="key")
-    if not key.startswith(prefix):
-        raise RequestRefused(
-            f"key must start with {prefix!r}", status=400, code="validation_error", field="key"
-        )
-    match = _KEY_TAIL.match(key[len(prefix) :])
-    if match is None:
-        raise RequestRefused(
-            "key must look like <username>/<YYYY>/<MM>/<DD>/<HHMMSS>Z-<16 hex>.jpg",
-            status=400,
-            code="validation_error",
-            field="key",
-        )
-    parts = {name: int(match.group(name)) for name in ("year", "month", "day", "hour", "minute", "second")}
-    try:
-        taken_at = datetime(**parts, tzinfo=UTC)
-    except ValueError as exc:
-        raise RequestRefused(
-            "key has an impossible date or time", status=400, code="validation_error", field="key"
-        ) from exc
-    return ParsedKey(match.group("username"), taken_at, match.group("digest"))
 
 
-def check_key_owner(key: Any, *, prefix: str, username: str) -> ParsedKey:
-    """Parse ``key`` and refuse it (403 forbidden) unless it lies under ``<prefix><username>/``."""
-    if not isinstance(key, str):
-        raise RequestRefused("key must be a string", status=400, code="validation_error", field="key")
-    own = f"{prefix}{username}/"
-    if not key.startswith(own):
-        raise RequestRefused(
-            "key is outside your own screenshot folder", status=403, code="forbidden", field="key"
-        )
-    parsed = parse_key(key, prefix)
-    if parsed.username != username:
-        raise RequestRefused(
-            "key is outside your own screenshot folder", status=403, code="forbidden", field="key"
-        )
-    return parsed
 
 
 # --------------------------------------------------------------------------- signed URLs
-@dataclass(frozen=True, slots=True)
-class SignedUpload:
-    """Where and how to PUT one capture: the answer of ``POST /uploads/sign``."""
-
-    url: str
-    headers: dict[str, str]
-    expires_at: datetime
-    mode: str
-    method: str = "PUT"
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON body of docs/API.md."""
-        return {
-            "method": self.method,
-            "url": self.url,
-            "headers": dict(self.headers),
-            "expires_at": self.expires_at.isoformat(),
-            "mode": self.mode,
-        }
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> SignedUpload:
-        """Build from the JSON body of ``POST /uploads/sign`` (the agent's side)."""
-        return cls(
-            url=str(body["url"]),
-            headers={str(name): str(value) for name, value in dict(body.get("headers", {})).items()},
-            expires_at=datetime.fromisoformat(str(body["expires_at"])),
-            mode=str(body.get("mode", "s3")),
-            method=str(body.get("method", "PUT")),
-        )
 
 
 class ObjectStore(Protocol):
@@ -181,24 +95,6 @@ def _as_utc(now: datetime) -> datetime:
 
 
 # --------------------------------------------------------------------------- S3
-def make_s3_client(region: str | None, endpoint_url: str | None, *, max_connections: int = 10) -> Any:
-    """A boto3 S3 client (SigV4, standard credential chain); path-style addressing for custom endpoints.
-
-    botocore's own retries are off: the upload worker retries with backoff and counts attempts.
-    """
-    import boto3
-    from botocore.config import Config
-
-    s3_options: dict[str, Any] = {"addressing_style": "path"} if endpoint_url else {}
-    config = Config(
-        signature_version="s3v4",
-        s3=s3_options,
-        retries={"max_attempts": 1, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=60,
-        max_pool_connections=max_connections,
-    )
-    return boto3.client("s3", region_name=region or None, endpoint_url=endpoint_url or None, config=config)
 
 
 class S3ObjectStore:
@@ -509,7 +405,7 @@ def sign_upload(
             f"size_bytes must be at most {max_bytes}", status=400, code="validation_error", field="size_bytes"
         )
     if sha256 is not None:
-        if not isinstance(sha256, str) or _SHA256_HEX.match(sha256) is None:
+        if not isinstance(sha256, str) or SHA256_HEX.match(sha256) is None:
             raise RequestRefused(
                 "sha256 must be 64 lowercase hex digits", status=400, code="validation_error", field="sha256"
             )
@@ -536,86 +432,8 @@ def sign_upload(
     return signed
 
 
-@dataclass(frozen=True, slots=True)
-class ScreenshotRegistration:
-    """A validated ``POST /screenshots`` body."""
-
-    key: str
-    username: str
-    taken_at: datetime
-    timezone: str
-    blurred: bool
-    width: int
-    height: int
-    size_bytes: int
-    sha256: str
-
-    def to_json(self) -> dict[str, Any]:
-        """As the JSON of docs/API.md (plus ``username``)."""
-        return {
-            "key": self.key,
-            "username": self.username,
-            "taken_at": self.taken_at.isoformat(),
-            "timezone": self.timezone,
-            "blurred": self.blurred,
-            "width": self.width,
-            "height": self.height,
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-        }
 
 
-def validate_registration(
-    body: Any, *, username: str, prefix: str, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
-) -> ScreenshotRegistration:
-    """Check a ``POST /screenshots`` body; RequestRefused naming the first bad field.
-
-    The key must be the caller's own and agree with ``taken_at`` (same UTC second) and ``sha256``.
-    """
-    if not isinstance(body, Mapping):
-        raise RequestRefused("body must be a JSON object", status=400, code="bad_request")
-    parsed = check_key_owner(body.get("key"), prefix=prefix, username=username)
-
-    def refuse(name: str, message: str) -> RequestRefused:
-        return RequestRefused(f"{name} {message}", status=400, code="validation_error", field=name)
-
-    raw_taken_at = body.get("taken_at")
-    try:
-        taken_at = datetime.fromisoformat(str(raw_taken_at))
-    except ValueError as exc:
-        raise refuse("taken_at", "must be an ISO 8601 time with an offset") from exc
-    if taken_at.tzinfo is None:
-        raise refuse("taken_at", "must carry a UTC offset")
-    if taken_at.astimezone(UTC).replace(microsecond=0) != parsed.taken_at:
-        raise refuse("taken_at", "does not match the key")
-    timezone_name = body.get("timezone")
-    if not isinstance(timezone_name, str) or not 0 < len(timezone_name) <= 64:
-        raise refuse("timezone", "must be a time zone name")
-    blurred = body.get("blurred")
-    if not isinstance(blurred, bool):
-        raise refuse("blurred", "must be true or false")
-    numbers: dict[str, int] = {}
-    for name, upper in (("width", 65535), ("height", 65535), ("size_bytes", max_bytes)):
-        value = body.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= upper:
-            raise refuse(name, f"must be a whole number between 1 and {upper}")
-        numbers[name] = value
-    sha256 = body.get("sha256")
-    if not isinstance(sha256, str) or _SHA256_HEX.match(sha256) is None:
-        raise refuse("sha256", "must be 64 lowercase hex digits")
-    if sha256[:16] != parsed.digest16:
-        raise refuse("sha256", "does not match the key")
-    return ScreenshotRegistration(
-        key=body["key"],
-        username=username,
-        taken_at=taken_at.astimezone(UTC),
-        timezone=timezone_name,
-        blurred=blurred,
-        width=numbers["width"],
-        height=numbers["height"],
-        size_bytes=numbers["size_bytes"],
-        sha256=sha256,
-    )
 
 
 # --------------------------------------------------------------------------- choosing a store

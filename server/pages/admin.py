@@ -23,10 +23,16 @@ from flask import (
 )
 from werkzeug.wrappers.response import Response as BaseResponse
 
-import store
 from auth_manager import Principal
-from config_updater import SCHEMA, SCHEMA_BY_NAME, parse_form_value, validate_config, validate_overrides
-from errors import AuthError, ConfigError, TransientError
+from contract.config_schema import (
+    SCHEMA,
+    SCHEMA_BY_NAME,
+    parse_form_value,
+    validate_config,
+    validate_overrides,
+)
+from contract.errors import AuthError, ConfigError, TransientError
+from server.db import store
 
 if TYPE_CHECKING:
     from app import ServerContext

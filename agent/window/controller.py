@@ -25,12 +25,11 @@ from typing import Any, TypeVar
 
 import time_manager
 from activity_tracker import ActivityTotals
-from agent import Agent, AgentSettings
-from errors import AuthError, TransientError, VinovaError
-from log_pane import KIND_ACTIVITY, KIND_ATTRIBUTE, KIND_UPLOAD, LogPane, QueueLogHandler
-from server_client import Challenge, ServerClient, SignedIn
-from session_store import SavedSession, clear_session, load_session, save_session
-from window_views import (
+from agent.client import Challenge, ServerClient, SignedIn
+from agent.engine import Agent, AgentSettings
+from agent.session import SavedSession, clear_session, load_session, save_session
+from agent.window.log_pane import KIND_ACTIVITY, KIND_ATTRIBUTE, KIND_UPLOAD, LogPane, QueueLogHandler
+from agent.window.views import (
     CapturePreview,
     CodeView,
     Look,
@@ -40,6 +39,7 @@ from window_views import (
     describe_status,
     setup_look,
 )
+from contract.errors import AuthError, TransientError, VinovaError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
-from errors import TransientError
+from contract.errors import TransientError
 
 logger = logging.getLogger(__name__)
 

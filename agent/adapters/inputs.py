@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from activity_tracker import IdleClock, InputSink, InputSource
-from errors import VinovaError
+from contract.errors import VinovaError
 
 logger = logging.getLogger(__name__)
 

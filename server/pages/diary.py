@@ -17,13 +17,13 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as BaseResponse
 
-import admin_pages
-import reports
-import store
 import time_manager
-from api_requests import require_admin, services
 from auth_manager import Principal
-from errors import ConfigError, RequestRefused
+from contract.errors import ConfigError, RequestRefused
+from server import reports
+from server.db import store
+from server.pages import admin as admin_pages
+from server.web import require_admin, services
 
 logger = logging.getLogger(__name__)
 

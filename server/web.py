@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, current_app, g, jsonify, request
 
 from auth_manager import Principal
-from errors import ConfigError
+from contract.errors import ConfigError
 
 if TYPE_CHECKING:
     from app import ServerContext

@@ -27,10 +27,11 @@ import schedule
 from dotenv import dotenv_values
 
 from activity_tracker import ActivityTracker, InputSource
+from agent.outbox import Outbox
 from battery_manager import BatteryMonitor, BatteryReading
-from config_updater import AgentConfig, ConfigPoller
-from errors import ConfigError, PermanentError, SessionExpired, TransientError
-from outbox import Outbox
+from config_updater import ConfigPoller
+from contract.config_schema import AgentConfig
+from contract.errors import ConfigError, PermanentError, SessionExpired, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ class AgentSettings:
     ) -> AgentSettings:
         """Defaults < ``.env`` < environment < command-line flags; a bad value raises ConfigError."""
         merged: dict[str, str] = {}
-        paths = dotenv_paths if dotenv_paths is not None else (Path(__file__).with_name(".env"), Path(".env"))
+        project_env = Path(__file__).resolve().parents[1] / ".env"
+        paths = dotenv_paths if dotenv_paths is not None else (project_env, Path(".env"))
         for path in paths:
             if path.is_file():
                 merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})

@@ -13,7 +13,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from errors import ConfigError
+from contract.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 import time_manager
-from store import (
+from server.db.store import (
     ROLLUP_SECONDS,
     ActivityRollup,
     ActivitySample,

@@ -20,10 +20,10 @@ from PIL import Image, ImageTk
 
 import time_manager
 from activity_tracker import ActivityTotals
-from agent import AgentStatus
-from config_updater import AgentConfig
-from errors import ConfigError
-from log_pane import LogPane
+from agent.engine import AgentStatus
+from agent.window.log_pane import LogPane
+from contract.config_schema import AgentConfig
+from contract.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,10 @@ from typing import Any, Protocol
 
 import requests
 
-from errors import PermanentError, SessionExpired, TransientError
-from private_files import write_private_file
-from storage import JPEG_CONTENT_TYPE, SignedUpload, make_s3_client
+from contract.errors import PermanentError, SessionExpired, TransientError
+from contract.private_files import write_private_file
+from contract.s3 import make_s3_client
+from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
 
 logger = logging.getLogger(__name__)
 

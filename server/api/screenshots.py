@@ -12,17 +12,12 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import store
 import time_manager
-from api_requests import current_principal, json_body, require_admin, services
-from errors import ConfigError, RequestRefused
-from storage import (
-    DEFAULT_MAX_UPLOAD_BYTES,
-    LocalObjectStore,
-    ObjectStore,
-    sign_upload,
-    validate_registration,
-)
+from contract.errors import ConfigError, RequestRefused
+from contract.screenshots import DEFAULT_MAX_UPLOAD_BYTES, validate_registration
+from server.db import store
+from server.objectstores import LocalObjectStore, ObjectStore, sign_upload
+from server.web import current_principal, json_body, require_admin, services
 
 blueprint = Blueprint("screenshots", __name__)
 

@@ -1,0 +1,39 @@
+"""Screen capture: one grabber per platform, chosen by one function that imports the platform library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from contract.errors import CaptureFailed
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+Grabber = Callable[[], Image.Image]
+
+
+def choose_grabber(display: str | None = None) -> Grabber:
+    """The screen grabber of this platform: Pillow ``ImageGrab`` (the X root on Linux = all monitors).
+
+    ``display`` is an X display name (default: ``$DISPLAY``). Pillow is imported here, not at import time.
+    """
+    from PIL import ImageGrab
+
+    def grab() -> Image.Image:
+        try:
+            if sys.platform.startswith("linux"):
+                image = ImageGrab.grab(xdisplay=display)
+            else:
+                image = ImageGrab.grab(all_screens=True)
+        except OSError as exc:
+            raise CaptureFailed(f"the screen could not be grabbed: {exc}") from exc
+        return image if image.mode == "RGB" else image.convert("RGB")
+
+    return grab

@@ -1,0 +1,1 @@
+"""The server database: models, engine and migrations, config data, activity data and rollups."""
