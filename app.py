@@ -26,7 +26,8 @@ from auth_manager import ServerAuth
 from contract.config_schema import validate_config, validate_overrides
 from contract.errors import AuthError, ConfigError, RequestRefused, TransientError
 from server.api import screenshots as screenshot_routes
-from server.db import store
+from server.db import activity_data, agents, config_data, database, models
+from server.db.database import Database
 from server.mailer import FileOutbox, Mailer, SmtpMailer
 from server.objectstores import LOCAL_URL_BASE, ObjectStore, make_object_store
 from server.pages import admin as admin_pages
@@ -69,7 +70,7 @@ class ServerContext:
     """What the routes need, built once by create_app and kept in ``app.extensions["vinova"]``."""
 
     settings: ServerSettings
-    database: store.Database
+    database: database.Database
     mailer: Mailer
     auth: ServerAuth
     object_store: ObjectStore
@@ -137,7 +138,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the server: settings, database (migrated), mailer, auth, routes, CLI."""
     settings = load_settings(overrides)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    database = store.Database(settings.database_url)
+    database = Database(settings.database_url)
     database.migrate()
     mailer = build_mailer(settings)
     if settings.smtp.host is None:
@@ -261,8 +262,8 @@ def _register_api_routes(app: Flask) -> None:
     def get_config() -> Response:
         principal = current_principal()
         with services().database.session() as session:
-            config = store.effective_config(session, principal.user_id)
-            version = store.config_version(session)
+            config = config_data.effective_config(session, principal.user_id)
+            version = config_data.config_version(session)
         etag = config_etag(config, version)
         if request.if_none_match.contains(etag):
             response = Response(status=304)
@@ -276,28 +277,32 @@ def _register_api_routes(app: Flask) -> None:
     def get_global_config() -> Response:
         require_admin()
         with services().database.session() as session:
-            return jsonify({"config": store.global_config(session), "version": store.config_version(session)})
+            return jsonify(
+                {"config": config_data.global_config(session), "version": config_data.config_version(session)}
+            )
 
     @app.put("/api/config")
     def put_global_config() -> Response:
         principal = require_admin()
         changes = validate_config(json_body(), partial=True)
         with services().database.session() as session:
-            store.update_global_config(session, principal.username, changes, services().now())
-            return jsonify({"config": store.global_config(session), "version": store.config_version(session)})
+            config_data.update_global_config(session, principal.username, changes, services().now())
+            return jsonify(
+                {"config": config_data.global_config(session), "version": config_data.config_version(session)}
+            )
 
-    def user_config_payload(session: Any, user: store.User) -> Response:
+    def user_config_payload(session: Any, user: models.User) -> Response:
         return jsonify(
-            {"overrides": store.user_overrides(session, user.id),
-             "effective": store.effective_config(session, user.id),
-             "version": store.config_version(session)}
+            {"overrides": config_data.user_overrides(session, user.id),
+             "effective": config_data.effective_config(session, user.id),
+             "version": config_data.config_version(session)}
         )
 
     @app.get("/api/users/<username>/config")
     def get_user_config(username: str) -> Response:
         require_admin()
         with services().database.session() as session:
-            user = store.find_user(session, username) or _not_found(f"user {username!r}")
+            user = config_data.find_user(session, username) or _not_found(f"user {username!r}")
             return user_config_payload(session, user)
 
     @app.put("/api/users/<username>/config")
@@ -305,8 +310,8 @@ def _register_api_routes(app: Flask) -> None:
         principal = require_admin()
         changes = validate_overrides(json_body())
         with services().database.session() as session:
-            user = store.find_user(session, username) or _not_found(f"user {username!r}")
-            store.update_user_overrides(session, principal.username, user, changes, services().now())
+            user = config_data.find_user(session, username) or _not_found(f"user {username!r}")
+            config_data.update_user_overrides(session, principal.username, user, changes, services().now())
             return user_config_payload(session, user)
 
     @app.get("/api/config/audit")
@@ -314,7 +319,7 @@ def _register_api_routes(app: Flask) -> None:
         require_admin()
         limit = request.args.get("limit", type=int) or AUDIT_DEFAULT_LIMIT
         with services().database.session() as session:
-            entries = store.audit_entries(session, max(1, min(limit, 5000)))
+            entries = config_data.audit_entries(session, max(1, min(limit, 5000)))
         return jsonify({"entries": [entry.as_dict() for entry in entries]})
 
     @app.get("/api/users")
@@ -334,12 +339,12 @@ def _register_api_routes(app: Flask) -> None:
     def post_activity() -> Response:
         principal = current_principal()
         payload = json_body()
-        records = store.parse_activity_batch(payload, services().now())
-        backlog = store.parse_agent_backlog(payload)
+        records = activity_data.parse_activity_batch(payload, services().now())
+        backlog = agents.parse_agent_backlog(payload)
         with services().database.session() as session:
-            store.upsert_activity(session, principal.user_id, records, services().now())
+            activity_data.upsert_activity(session, principal.user_id, records, services().now())
             if backlog is not None:
-                store.save_agent_backlog(session, principal.user_id, backlog, services().now())
+                agents.save_agent_backlog(session, principal.user_id, backlog, services().now())
         return jsonify({"accepted": len(records)})
 
     @app.get("/api/activity")
@@ -360,9 +365,9 @@ def _register_api_routes(app: Flask) -> None:
             elif username is None or username == principal.username:
                 user_id = principal.user_id
             else:
-                user = store.find_user(session, username) or _not_found(f"user {username!r}")
+                user = config_data.find_user(session, username) or _not_found(f"user {username!r}")
                 user_id = user.id
-            rows = store.activity_between(session, user_id, start, end)
+            rows = activity_data.activity_between(session, user_id, start, end)
         return jsonify(
             {"from": start.isoformat(), "to": end.isoformat(),
              "samples": [{**record.as_dict(), "username": name} for name, record in rows]}

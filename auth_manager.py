@@ -23,7 +23,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from contract.errors import AuthError, ConfigError
-from server.db.store import AuthToken, Database, LoginChallenge, LoginFailure, User
+from server.db.database import Database
+from server.db.models import AuthToken, LoginChallenge, LoginFailure, User
 from server.mailer import Mailer
 
 logger = logging.getLogger(__name__)

@@ -30,14 +30,9 @@ from agent.client import ServerClient, SignedIn
 from agent.engine import Agent, AgentSettings
 from agent.outbox import Outbox
 from agent.session import SavedSession, clear_session, load_session, save_session
-from agent.upload_queue import (
-    CaptureRecord,
-    CaptureStore,
-    DirectS3Uploader,
-    PresignedUploader,
-    Uploader,
-    UploadWorker,
-)
+from agent.spool import CaptureRecord, CaptureStore
+from agent.uploaders import DirectS3Uploader, PresignedUploader, Uploader
+from agent.worker import UploadWorker
 from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
 from config_updater import ConfigPoller
 from contract.errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError

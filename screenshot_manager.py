@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from agent.adapters.screen import Grabber
-from agent.upload_queue import CaptureRecord, CaptureStore
+from agent.spool import CaptureRecord, CaptureStore
 from contract.config_schema import AgentConfig
 from contract.errors import CaptureFailed
 from contract.screenshots import object_key

@@ -22,14 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
 
-from agent.upload_queue import (
-    CaptureRecord,
-    CaptureStore,
-    DirectS3Uploader,
-    PresignedUploader,
-    Uploader,
-    UploadWorker,
-)
+from agent.spool import CaptureRecord, CaptureStore
+from agent.uploaders import DirectS3Uploader, PresignedUploader, Uploader
+from agent.worker import UploadWorker
 from contract.s3 import make_s3_client
 from contract.screenshots import SignedUpload, object_key
 from server.objectstores import S3ObjectStore, sign_upload

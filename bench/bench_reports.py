@@ -4,7 +4,7 @@
 
 Seeds a fresh database (SQLite in a temp dir; PostgreSQL in a throwaway schema when a URL is
 given or VINOVA_TEST_DATABASE_URL is set) with bulk inserts (executemany / COPY) and fills the
-15-minute rollup with ``store.rebuild_rollup`` (the upsert's SQL), then times on the server
+15-minute rollup with ``rollups.rebuild_rollup`` (the upsert's SQL), then times on the server
 side: one user's diary day, the 30-day team report, the CSV export of that report and Team
 today, both as the reports.py call and as the whole /admin request through Flask (template
 included).
@@ -36,7 +36,8 @@ from sqlalchemy import insert, select
 
 import time_manager
 from server import reports
-from server.db import store
+from server.db import activity_data, config_data, database, models, rollups
+from server.db.database import Database
 
 USER_COUNT = 50
 DAY_COUNT = 30
@@ -69,21 +70,21 @@ COLUMNS = (
 )
 
 
-def seed(database: store.Database) -> tuple[float, int, int, float]:
+def seed(database: database.Database) -> tuple[float, int, int, float]:
     """Fill users, samples, rollup and screenshots; return (seconds, samples, screenshots, rollup seconds)."""
     started = time.perf_counter()
     rng = random.Random(7)
     first_day = (NOW - timedelta(days=DAY_COUNT)).date()
     with database.session() as session:
         session.execute(
-            insert(store.User),
+            insert(models.User),
             [
                 {"username": f"user{n:02d}", "email": f"user{n:02d}@example.com", "password_hash": "-",
                  "is_admin": False, "is_enabled": True, "created_at": NOW}
                 for n in range(USER_COUNT)
             ],
         )
-        users = list(session.execute(select(store.User.id, store.User.username).order_by(store.User.id)))
+        users = list(session.execute(select(models.User.id, models.User.username).order_by(models.User.id)))
     sample_count = 0
     if database.dialect_name == "postgresql":
         raw = database.engine.raw_connection()
@@ -100,7 +101,7 @@ def seed(database: store.Database) -> tuple[float, int, int, float]:
         finally:
             raw.close()
     else:
-        table = store.ActivitySample
+        table = models.ActivitySample
         with database.engine.begin() as connection:
             for user_id, _ in users:
                 batch = [
@@ -111,7 +112,7 @@ def seed(database: store.Database) -> tuple[float, int, int, float]:
                 sample_count += len(batch)
     rollup_started = time.perf_counter()
     with database.engine.begin() as connection:
-        store.rebuild_rollup(connection)
+        rollups.rebuild_rollup(connection)
     rollup_seconds = time.perf_counter() - rollup_started
     per_user = SCREENSHOT_COUNT // USER_COUNT
     shots = []
@@ -126,7 +127,7 @@ def seed(database: store.Database) -> tuple[float, int, int, float]:
                 "size_bytes": 150_000, "sha256": f"{n:064x}", "uploaded_at": NOW,
             })
     with database.engine.begin() as connection:
-        connection.execute(insert(store.Screenshot), shots)
+        connection.execute(insert(models.Screenshot), shots)
         connection.execute(sqlalchemy.text("ANALYZE"))
     return time.perf_counter() - started, sample_count, len(shots), rollup_seconds
 
@@ -142,7 +143,7 @@ def timed(action: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(runs), max(runs)
 
 
-def measure(database: store.Database, url: str, data_dir: Path) -> None:
+def measure(database: database.Database, url: str, data_dir: Path) -> None:
     """Print the figures for one seeded database."""
     last_day = NOW.date() - timedelta(days=1)
     first_day = last_day - timedelta(days=DAY_COUNT - 1)
@@ -150,7 +151,7 @@ def measure(database: store.Database, url: str, data_dir: Path) -> None:
 
     def diary() -> object:
         with database.session() as session:
-            user = store.find_user(session, "user01")
+            user = config_data.find_user(session, "user01")
             assert user is not None
             zone = reports.user_zones(session, [user])[user.id]
             return reports.diary_day(session, user, diary_day, zone)
@@ -186,9 +187,9 @@ def measure(database: store.Database, url: str, data_dir: Path) -> None:
     _measure_upserts(database)
 
 
-def _check_report_against_minutes(database: store.Database, report: reports.Report) -> None:
+def _check_report_against_minutes(database: database.Database, report: reports.Report) -> None:
     """Stop unless the report's totals equal SQL sums over the raw minutes of each user's local range."""
-    samples = store.ActivitySample
+    samples = models.ActivitySample
     tracking_minutes = active_seconds = 0
     with database.session() as session:
         for user in report.users:
@@ -205,25 +206,27 @@ def _check_report_against_minutes(database: store.Database, report: reports.Repo
     print(f"  report sanity: {tracking_minutes:,} tracked minutes, as summed from the raw minutes")
 
 
-def _measure_upserts(database: store.Database) -> None:
+def _measure_upserts(database: database.Database) -> None:
     """The write path: what POST /activity's upsert (minutes + rollup buckets) costs per batch."""
     with database.session() as session:
-        user = store.find_user(session, "user01")
+        user = config_data.find_user(session, "user01")
         assert user is not None
         user_id = user.id
     start = NOW - timedelta(days=2)
 
-    def batch(count: int) -> list[store.ActivityRecord]:
+    def batch(count: int) -> list[activity_data.ActivityRecord]:
         return [
-            store.ActivityRecord(start + timedelta(minutes=n), 30, 40, 5, 0, 900, "tracking", "UTC", 0)
+            activity_data.ActivityRecord(
+                start + timedelta(minutes=n), 30, 40, 5, 0, 900, "tracking", "UTC", 0
+            )
             for n in range(count)
         ]
 
     for name, records in (("upsert 2 minutes (a live agent)", batch(2)),
-                          ("upsert 1,000 minutes (a backlog)", batch(store.MAX_ACTIVITY_BATCH))):
-        def upsert(records: list[store.ActivityRecord] = records) -> None:
+                          ("upsert 1,000 minutes (a backlog)", batch(activity_data.MAX_ACTIVITY_BATCH))):
+        def upsert(records: list[activity_data.ActivityRecord] = records) -> None:
             with database.session() as session:
-                store.upsert_activity(session, user_id, records, NOW)
+                activity_data.upsert_activity(session, user_id, records, NOW)
 
         median, worst = timed(upsert, 10)
         print(f"  {name:48s} median {median:7.1f} ms   max {worst:7.1f} ms")
@@ -282,7 +285,7 @@ def postgresql_schema(base_url: str) -> Iterator[str]:
 
 def run_one(label: str, url: str, data_dir: Path) -> None:
     """Migrate, seed and measure one database."""
-    database = store.Database(url)
+    database = Database(url)
     database.migrate()
     seconds, samples, shots, rollup_seconds = seed(database)
     print(

@@ -136,3 +136,17 @@ def _parse_minute_start(value: Any, errors: dict[str, str]) -> datetime | None:
         errors["minute_start"] = "must be the start of a whole minute"
         return None
     return moment
+
+
+MAX_COUNT = 2**31 - 1
+
+
+COUNT_FIELDS = ("keys", "clicks", "scrolls", "mouse_px")
+
+
+def int_error(value: Any, minimum: int, maximum: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be a whole number"
+    if not minimum <= value <= maximum:
+        return f"must be between {minimum} and {maximum}"
+    return None

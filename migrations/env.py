@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection the server hands over (``store.Database.migrate``).
+"""Alembic environment: runs on the connection the server hands over (``database.Database.migrate``).
 
 Run by hand with ``alembic -c migrations/alembic.ini upgrade head`` and ``VINOVA_DATABASE_URL`` set.
 """
@@ -10,7 +10,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from server.db.store import Base
+from server.db.models import Base
 
 target_metadata = Base.metadata
 

@@ -3,7 +3,7 @@
 Every aggregate is a GROUP BY in SQL; Python only sees one row per slot or per user-day, never
 the minutes. The diary reads ``activity_samples`` (through the UNIQUE (user_id, minute_start)
 index); ranges of whole days (the report, Team today) read ``activity_rollups``, the 15-minute
-sums ``store.upsert_activity`` keeps, a fifteenth of the rows (issue 6). Days are local days of
+sums ``activity_data.upsert_activity`` keeps, a fifteenth of the rows (issue 6). Days are local days of
 a zone, so a DST day has 23 or 25 hours: the days' UTC bounds come from
 :func:`time_manager.local_day_bounds` and go into one range query per zone as a CASE that
 numbers the day, which works alike on SQLite and PostgreSQL.
@@ -34,8 +34,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 import time_manager
-from server.db.store import (
-    ROLLUP_SECONDS,
+from server.db.config_data import effective_config
+from server.db.models import (
     ActivityRollup,
     ActivitySample,
     AgentReport,
@@ -43,8 +43,8 @@ from server.db.store import (
     ScreenshotDeletion,
     User,
     UtcDateTime,
-    effective_config,
 )
+from server.db.rollups import ROLLUP_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class epoch_seconds(FunctionElement[int]):
 
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite keeps naive UTC text (store.UtcDateTime); strftime('%s') reads it as UTC.
+    # SQLite keeps naive UTC text (models.UtcDateTime); strftime('%s') reads it as UTC.
     return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
 
 

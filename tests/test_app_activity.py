@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in
 from sqlalchemy import func, select
 
-from server.db.store import ActivitySample
+from server.db.models import ActivitySample
 
 PASSWORD = "correct horse battery"
 NOW = datetime(2026, 11, 25, 18, 0, 30, tzinfo=UTC)

@@ -13,7 +13,8 @@ from sqlalchemy import select
 import auth_manager
 from auth_manager import ServerAuth, hash_password, mask_email, verify_password
 from contract.errors import AuthError, ConfigError
-from server.db.store import AuthToken, Database, LoginChallenge, User
+from server.db.database import Database
+from server.db.models import AuthToken, LoginChallenge, User
 
 
 class RecordingMailer:

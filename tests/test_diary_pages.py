@@ -19,7 +19,7 @@ from server_support import FakeClock, add_user, bearer, latest_code, make_app, s
 
 from contract.screenshots import object_key
 from server import reports
-from server.db import store
+from server.db import activity_data
 
 NOW = datetime(2026, 11, 20, 15, 0, 30, tzinfo=UTC)
 PASSWORD = "diary password 1"
@@ -125,7 +125,7 @@ def test_a_bad_agent_backlog_refuses_the_whole_batch(server: Server) -> None:
     assert response.status_code == 400
     assert response.get_json()["error"]["fields"] == {"agent.uploads_waiting": "must be a whole number"}
     with server.app.extensions["vinova"].database.session() as session:
-        assert store.activity_between(session, None, NOW - timedelta(hours=1), NOW) == []
+        assert activity_data.activity_between(session, None, NOW - timedelta(hours=1), NOW) == []
 
 
 def test_the_diary_page_shows_slots_zone_thumbnails_and_a_link_that_expires(server: Server) -> None:
@@ -186,7 +186,9 @@ def test_the_report_page_and_csv_match_the_database(server: Server) -> None:
     assert csv_text.startswith("# Vinova report 2026-11-16..2026-11-22; zone: each user's own zone")
     rows = reports.read_csv_rows(csv_text)
     with server.app.extensions["vinova"].database.session() as session:
-        stored = store.activity_between(session, None, start - timedelta(days=3), start + timedelta(days=5))
+        stored = activity_data.activity_between(
+            session, None, start - timedelta(days=3), start + timedelta(days=5)
+        )
     per_day: dict[str, int] = {}
     for _, record in stored:
         day = record.minute_start.astimezone(reports.time_manager.resolve_zone("America/New_York")).date()

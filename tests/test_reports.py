@@ -9,9 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 import time_manager
+from contract.errors import ConfigError
 from server import reports
-from server.db import store
-from server.db.store import ActivityRecord, Database
+from server.db import activity_data, agents, config_data, models
+from server.db.activity_data import ActivityRecord
+from server.db.database import Database
 
 NEW_YORK = "America/New_York"
 KOLKATA = "Asia/Kolkata"
@@ -29,9 +31,9 @@ def database(database_url: str) -> Iterator[Database]:
         db.dispose()
 
 
-def add_account(db: Database, username: str) -> store.User:
+def add_account(db: Database, username: str) -> models.User:
     with db.session() as session:
-        user = store.User(
+        user = models.User(
             username=username, email=f"{username}@example.com", password_hash="-", is_admin=False,
             is_enabled=True, created_at=RECEIVED,
         )
@@ -54,14 +56,14 @@ def minutes(
     ]
 
 
-def store_minutes(db: Database, user: store.User, records: list[ActivityRecord]) -> None:
+def store_minutes(db: Database, user: models.User, records: list[ActivityRecord]) -> None:
     with db.session() as session:
-        store.upsert_activity(session, user.id, records, RECEIVED)
+        activity_data.upsert_activity(session, user.id, records, RECEIVED)
 
 
-def diary(db: Database, user: store.User, day: date, zone: str | None = None) -> reports.DiaryDay:
+def diary(db: Database, user: models.User, day: date, zone: str | None = None) -> reports.DiaryDay:
     with db.session() as session:
-        account = session.get(store.User, user.id)
+        account = session.get(models.User, user.id)
         assert account is not None
         choice = reports.user_zones(session, [account], zone)[account.id]
         return reports.diary_day(session, account, day, choice)
@@ -149,11 +151,11 @@ def test_an_admin_zone_moves_minutes_to_that_zones_local_day(database: Database)
 def test_a_user_without_activity_uses_the_configured_zone(database: Database) -> None:
     bob = add_account(database, "bob")
     with database.session() as session:
-        account = session.get(store.User, bob.id)
+        account = session.get(models.User, bob.id)
         assert account is not None
-        store.update_user_overrides(session, "root", account, {"timezone": KOLKATA}, RECEIVED)
+        config_data.update_user_overrides(session, "root", account, {"timezone": KOLKATA}, RECEIVED)
     with database.session() as session:
-        account = session.get(store.User, bob.id)
+        account = session.get(models.User, bob.id)
         assert account is not None
         assert reports.user_zones(session, [account])[bob.id] == reports.ZoneChoice(KOLKATA, "config")
 
@@ -268,11 +270,12 @@ def test_team_today_shows_status_last_seen_offline_and_backlog(database: Databas
     add_account(database, "cat")
     now = datetime(2026, 11, 20, 15, 0, 30, tzinfo=UTC)
     with database.session() as session:
-        store.upsert_activity(session, ann.id, minutes(now - timedelta(minutes=31), 30, active=45), now)
-        store.upsert_activity(session, ann.id, minutes(now - timedelta(minutes=1), 1, state="paused"), now)
-        store.save_agent_backlog(session, ann.id, store.AgentBacklog(uploads_waiting=3, kept_aside=1), now)
+        upsert = activity_data.upsert_activity
+        upsert(session, ann.id, minutes(now - timedelta(minutes=31), 30, active=45), now)
+        upsert(session, ann.id, minutes(now - timedelta(minutes=1), 1, state="paused"), now)
+        agents.save_agent_backlog(session, ann.id, agents.AgentBacklog(uploads_waiting=3, kept_aside=1), now)
         early = now - timedelta(hours=2)
-        store.upsert_activity(session, bob.id, minutes(early - timedelta(minutes=5), 5), early)
+        activity_data.upsert_activity(session, bob.id, minutes(early - timedelta(minutes=5), 5), early)
 
     with database.session() as session:
         rows = {row.username: row for row in reports.team_today(session, now)}
@@ -294,11 +297,11 @@ def test_team_today_shows_status_last_seen_offline_and_backlog(database: Databas
 def test_the_agent_backlog_is_validated_with_the_batch() -> None:
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     body = {"samples": [], "agent": {"uploads_waiting": 2, "kept_aside": 0}}
-    assert store.parse_activity_batch(body, now) == []
-    assert store.parse_agent_backlog(body) == store.AgentBacklog(2, 0)
-    assert store.parse_agent_backlog({"samples": []}) is None
-    with pytest.raises(store.ConfigError) as refused:
-        store.parse_activity_batch({"samples": [], "agent": {"uploads_waiting": -1, "extra": 1}}, now)
+    assert activity_data.parse_activity_batch(body, now) == []
+    assert agents.parse_agent_backlog(body) == agents.AgentBacklog(2, 0)
+    assert agents.parse_agent_backlog({"samples": []}) is None
+    with pytest.raises(ConfigError) as refused:
+        activity_data.parse_activity_batch({"samples": [], "agent": {"uploads_waiting": -1, "extra": 1}}, now)
     assert refused.value.errors == {
         "agent.extra": "unknown field", "agent.uploads_waiting": "must be between 0 and 2147483647",
         "agent.kept_aside": "is missing",

@@ -15,7 +15,7 @@ import pytest
 import schedule
 from PIL import Image, ImageDraw, ImageStat
 
-from agent.upload_queue import CaptureStore
+from agent.spool import CaptureStore
 from contract.config_schema import AgentConfig
 from contract.errors import CaptureFailed
 from screenshot_manager import ScreenshotManager, blur_block_px, blur_image, encode_jpeg

@@ -13,8 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from server.db import store
-from server.db.store import ActivityRecord, ActivityRollup, ActivitySample, Base, Database, Screenshot, User
+from server.db import activity_data, config_data, models, rollups
+from server.db.activity_data import ActivityRecord
+from server.db.database import Database
+from server.db.models import ActivityRollup, ActivitySample, Base, Screenshot, User
 
 AT = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 
@@ -73,14 +75,14 @@ def test_timestamps_come_back_tz_aware_utc_whatever_offset_went_in(database: Dat
     user_id = add_user(database)
     india = timezone(timedelta(hours=5, minutes=30))
     with database.session() as session:
-        session.add(store.AuthToken(user_id=user_id, token_hash="a" * 64, created_at=AT.astimezone(india),
+        session.add(models.AuthToken(user_id=user_id, token_hash="a" * 64, created_at=AT.astimezone(india),
                                     expires_at=AT + timedelta(days=7)))
     with database.session() as session:
-        token = session.scalar(select(store.AuthToken))
+        token = session.scalar(select(models.AuthToken))
         assert token is not None
         assert token.created_at == AT and token.created_at.utcoffset() == timedelta(0)
         # Comparisons happen in UTC in the database too.
-        found = session.scalar(select(store.AuthToken.id).where(store.AuthToken.expires_at > AT))
+        found = session.scalar(select(models.AuthToken.id).where(models.AuthToken.expires_at > AT))
         assert found == token.id
 
 
@@ -98,12 +100,12 @@ def test_activity_upsert_replaces_a_minute_and_keeps_users_apart(database: Datab
     minute = AT - timedelta(minutes=1)
     with database.session() as session:
         first_batch = [record(minute, keys=5), record(minute - timedelta(minutes=1))]
-        store.upsert_activity(session, ann, first_batch, AT)
+        activity_data.upsert_activity(session, ann, first_batch, AT)
     with database.session() as session:
-        store.upsert_activity(session, ann, [record(minute, keys=9)], AT + timedelta(seconds=5))
-        store.upsert_activity(session, bob, [record(minute, keys=7)], AT)
+        activity_data.upsert_activity(session, ann, [record(minute, keys=9)], AT + timedelta(seconds=5))
+        activity_data.upsert_activity(session, bob, [record(minute, keys=7)], AT)
     with database.session() as session:
-        rows = store.activity_between(session, None, AT - timedelta(hours=1), AT)
+        rows = activity_data.activity_between(session, None, AT - timedelta(hours=1), AT)
     assert [(name, r.minute_start, r.keys) for name, r in rows] == [
         ("ann", minute - timedelta(minutes=1), 1), ("ann", minute, 9), ("bob", minute, 7),
     ]
@@ -126,15 +128,16 @@ def test_the_config_version_is_the_newest_audit_entry(database: Database) -> Non
     database.migrate()
     user_id = add_user(database)
     with database.session() as session:
-        assert store.config_version(session) == 0
-        assert store.update_global_config(session, "root", {"jpeg_quality": 50}, AT) == 1
-        assert store.update_global_config(session, "root", {"jpeg_quality": 50}, AT) == 0  # no change
+        assert config_data.config_version(session) == 0
+        assert config_data.update_global_config(session, "root", {"jpeg_quality": 50}, AT) == 1
+        assert config_data.update_global_config(session, "root", {"jpeg_quality": 50}, AT) == 0  # no change
         user = session.get(User, user_id)
         assert user is not None
-        store.update_user_overrides(session, "root", user, {"blur_screenshots": True}, AT)
-        assert store.config_version(session) == max(entry.id for entry in store.audit_entries(session))
-        assert store.effective_config(session, user_id)["blur_screenshots"] is True
-        assert store.effective_config(session, user_id)["jpeg_quality"] == 50
+        config_data.update_user_overrides(session, "root", user, {"blur_screenshots": True}, AT)
+        audit_ids = [entry.id for entry in config_data.audit_entries(session)]
+        assert config_data.config_version(session) == max(audit_ids)
+        assert config_data.effective_config(session, user_id)["blur_screenshots"] is True
+        assert config_data.effective_config(session, user_id)["jpeg_quality"] == 50
 
 
 # --------------------------------------------------------------------------- 15-minute rollup
@@ -152,7 +155,7 @@ def random_minutes(
     chosen = sorted(rng.sample(range(span_minutes), count))
     records = []
     for offset in chosen:
-        state = rng.choice(store.ACTIVITY_STATES)
+        state = rng.choice(activity_data.ACTIVITY_STATES)
         records.append(ActivityRecord(
             start + timedelta(minutes=offset), rng.randint(0, 60), rng.randint(0, 500), rng.randint(0, 50),
             rng.randint(0, 20), rng.randint(0, 90_000), state, "Asia/Kathmandu", 345,
@@ -204,10 +207,10 @@ def test_the_upsert_keeps_the_rollup_equal_to_the_minutes_per_15_minute_bucket(d
     ann_minutes = random_minutes(rng, start, 300, 600)  # sparse: many separate runs of buckets
     bob_minutes = random_minutes(rng, start, 90, 90)  # dense: one run
     with database.session() as session:
-        store.upsert_activity(session, ann, ann_minutes[:150], AT)
-        store.upsert_activity(session, bob, bob_minutes, AT)
+        activity_data.upsert_activity(session, ann, ann_minutes[:150], AT)
+        activity_data.upsert_activity(session, bob, bob_minutes, AT)
     with database.session() as session:
-        store.upsert_activity(session, ann, ann_minutes[150:], AT)
+        activity_data.upsert_activity(session, ann, ann_minutes[150:], AT)
 
     rollup = stored_rollup(database)
 
@@ -224,10 +227,10 @@ def test_a_resent_minute_replaces_its_share_of_the_bucket_and_never_counts_twice
     first = random_minutes(rng, start, 45, 45)
     resent = random_minutes(rng, start + timedelta(minutes=10), 20, 20)  # overlaps two buckets
     with database.session() as session:
-        store.upsert_activity(session, ann, first, AT)
+        activity_data.upsert_activity(session, ann, first, AT)
     for _ in range(2):  # the same batch twice, as a retrying agent does
         with database.session() as session:
-            store.upsert_activity(session, ann, resent, AT + timedelta(minutes=1))
+            activity_data.upsert_activity(session, ann, resent, AT + timedelta(minutes=1))
 
     rollup = stored_rollup(database)
 
@@ -243,7 +246,7 @@ def test_a_bucket_holds_counts_past_two_to_the_31(database: Database) -> None:
     heavy = [ActivityRecord(minute + timedelta(minutes=n), 60, most, most, most, most, "tracking", "UTC", 0)
              for n in range(3)]
     with database.session() as session:
-        store.upsert_activity(session, ann, heavy, AT)
+        activity_data.upsert_activity(session, ann, heavy, AT)
     ((_, row),) = stored_rollup(database).items()
     assert row[6:] == (3 * most,) * 4
 
@@ -254,15 +257,15 @@ def test_rebuilding_the_rollup_gives_what_the_upserts_kept(database: Database) -
     rng = random.Random(3)
     start = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
     with database.session() as session:
-        store.upsert_activity(session, ann, random_minutes(rng, start, 200, 400), AT)
-        store.upsert_activity(session, bob, random_minutes(rng, start, 50, 400), AT)
+        activity_data.upsert_activity(session, ann, random_minutes(rng, start, 200, 400), AT)
+        activity_data.upsert_activity(session, bob, random_minutes(rng, start, 50, 400), AT)
     kept = stored_rollup(database)
     with database.session() as session:
         session.execute(delete(ActivityRollup))
-        assert store.rebuild_rollup(session, bob) == len([key for key in kept if key[0] == bob])
+        assert rollups.rebuild_rollup(session, bob) == len([key for key in kept if key[0] == bob])
     assert {key for key in stored_rollup(database)} == {key for key in kept if key[0] == bob}
     with database.session() as session:
-        assert store.rebuild_rollup(session) == len(kept)
+        assert rollups.rebuild_rollup(session) == len(kept)
     assert stored_rollup(database) == kept
 
 

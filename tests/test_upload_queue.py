@@ -16,14 +16,9 @@ import requests
 from botocore.stub import Stubber
 from support import wait_until
 
-from agent.upload_queue import (
-    CaptureRecord,
-    CaptureStore,
-    DirectS3Uploader,
-    PresignedUploader,
-    UploadWorker,
-    spool_file_name,
-)
+from agent.spool import CaptureRecord, CaptureStore, spool_file_name
+from agent.uploaders import DirectS3Uploader, PresignedUploader
+from agent.worker import UploadWorker
 from contract.errors import PermanentError, SessionExpired, TransientError
 from contract.s3 import make_s3_client
 from contract.screenshots import SignedUpload, object_key

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from server.db import store
+from server.db import rollups
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -46,7 +46,7 @@ def upgrade() -> None:
         ),
     )
     # The same GROUP BY the upsert runs per bucket, over every stored minute.
-    buckets = store.rebuild_rollup(op.get_bind())
+    buckets = rollups.rebuild_rollup(op.get_bind())
     logger.info("activity rollup backfilled: %s buckets", buckets)
 
 

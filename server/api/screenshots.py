@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import time_manager
 from contract.errors import ConfigError, RequestRefused
 from contract.screenshots import DEFAULT_MAX_UPLOAD_BYTES, validate_registration
-from server.db import store
+from server.db import config_data, models
 from server.objectstores import LocalObjectStore, ObjectStore, sign_upload
 from server.web import current_principal, json_body, require_admin, services
 
@@ -37,7 +37,7 @@ def _local_store() -> LocalObjectStore:
 
 
 def screenshot_json(
-    row: store.Screenshot, username: str, object_store: ObjectStore, now: datetime
+    row: models.Screenshot, username: str, object_store: ObjectStore, now: datetime
 ) -> dict[str, Any]:
     """One screenshot as the API shows it, with a short-lived link to the image."""
     return {
@@ -119,10 +119,10 @@ def register() -> tuple[Response, int]:
         raise RequestRefused("size_bytes does not match the stored object", status=400,
                              code="validation_error", field="size_bytes")
     with context.database.session() as session:
-        existing = session.scalar(select(store.Screenshot).where(store.Screenshot.key == registration.key))
+        existing = session.scalar(select(models.Screenshot).where(models.Screenshot.key == registration.key))
         if existing is not None:
             return jsonify({"key": registration.key, "created": False}), 200
-        session.add(store.Screenshot(
+        session.add(models.Screenshot(
             user_id=principal.user_id,
             key=registration.key,
             taken_at=registration.taken_at,
@@ -156,7 +156,7 @@ def _day_range(day_text: str | None, zone_text: str | None, now: datetime) -> tu
 
 
 def _user_id(session: Session, username: str) -> int:
-    user = store.find_user(session, username)
+    user = config_data.find_user(session, username)
     if user is None:
         raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
     return user.id
@@ -175,10 +175,10 @@ def list_screenshots() -> Response:
     with context.database.session() as session:
         user_id = _user_id(session, username)
         rows = session.scalars(
-            select(store.Screenshot)
-            .where(store.Screenshot.user_id == user_id)
-            .where(store.Screenshot.taken_at >= start, store.Screenshot.taken_at < end)
-            .order_by(store.Screenshot.taken_at)
+            select(models.Screenshot)
+            .where(models.Screenshot.user_id == user_id)
+            .where(models.Screenshot.taken_at >= start, models.Screenshot.taken_at < end)
+            .order_by(models.Screenshot.taken_at)
         ).all()
         items = [screenshot_json(row, username, context.object_store, now) for row in rows]
     return jsonify({"username": username, "zone": zone, "from": start.isoformat(), "to": end.isoformat(),

@@ -32,7 +32,7 @@ from contract.config_schema import (
     validate_overrides,
 )
 from contract.errors import AuthError, ConfigError, TransientError
-from server.db import store
+from server.db import config_data
 
 if TYPE_CHECKING:
     from app import ServerContext
@@ -182,7 +182,7 @@ def logout() -> BaseResponse:
 def _index_page(values: dict[str, Any], errors: dict[str, str], principal: Principal) -> str:
     context = _services()
     with context.database.session() as db:
-        version = store.config_version(db)
+        version = config_data.config_version(db)
     users = context.auth.list_users()
     return render_template(
         "admin_index.html", rows=_field_rows(values, errors), users=users, version=version,
@@ -197,7 +197,7 @@ def index() -> BaseResponse | str:
     if not isinstance(principal, Principal):
         return principal
     with _services().database.session() as db:
-        values = store.global_config(db)
+        values = config_data.global_config(db)
     return _index_page(values, {}, principal)
 
 
@@ -214,7 +214,7 @@ def save_global_config() -> BaseResponse | tuple[str, int]:
         return _index_page(submitted, exc.errors, principal), 400
     context = _services()
     with context.database.session() as db:
-        changed = store.update_global_config(db, principal.username, changes, context.now())
+        changed = config_data.update_global_config(db, principal.username, changes, context.now())
     flash(f"Saved: {changed} setting(s) changed." if changed else "Nothing changed.")
     return redirect(url_for("admin.index"))
 
@@ -224,12 +224,12 @@ def _user_page(
 ) -> str:
     context = _services()
     with context.database.session() as db:
-        user = store.find_user(db, username)
+        user = config_data.find_user(db, username)
         if user is None:
             abort(404, description=f"user {username!r} not found")
-        overrides = store.user_overrides(db, user.id)
-        defaults = store.global_config(db)
-        effective = store.effective_config(db, user.id)
+        overrides = config_data.user_overrides(db, user.id)
+        defaults = config_data.global_config(db)
+        effective = config_data.effective_config(db, user.id)
     shown = overrides if submitted is None else submitted
     rows = [
         {"spec": spec, "value": shown.get(spec.name), "default": defaults[spec.name],
@@ -271,10 +271,10 @@ def save_user_config(username: str) -> BaseResponse | tuple[str, int]:
         return _user_page(username, submitted, exc.errors, principal), 400
     context = _services()
     with context.database.session() as db:
-        user = store.find_user(db, username)
+        user = config_data.find_user(db, username)
         if user is None:
             abort(404, description=f"user {username!r} not found")
-        changed = store.update_user_overrides(db, principal.username, user, changes, context.now())
+        changed = config_data.update_user_overrides(db, principal.username, user, changes, context.now())
     flash(f"Saved: {changed} override(s) changed." if changed else "Nothing changed.")
     return redirect(url_for("admin.user_config", username=username))
 
@@ -286,5 +286,5 @@ def audit() -> BaseResponse | str:
     if not isinstance(principal, Principal):
         return principal
     with _services().database.session() as db:
-        entries = store.audit_entries(db, 500)
+        entries = config_data.audit_entries(db, 500)
     return render_template("admin_audit.html", entries=entries, principal=principal)

@@ -21,7 +21,7 @@ import time_manager
 from auth_manager import Principal
 from contract.errors import ConfigError, RequestRefused
 from server import reports
-from server.db import store
+from server.db import config_data, models
 from server.pages import admin as admin_pages
 from server.web import require_admin, services
 
@@ -106,8 +106,8 @@ def _csv_response(text: str, filename: str) -> Response:
     return response
 
 
-def _user_or_404(session: Any, username: str) -> store.User:
-    user = store.find_user(session, username)
+def _user_or_404(session: Any, username: str) -> models.User:
+    user = config_data.find_user(session, username)
     if user is None:
         abort(404, description=f"user {username!r} not found")
     return user
@@ -348,7 +348,7 @@ def api_diary() -> Response:
     except ValueError as exc:
         raise ConfigError({"date": "must be a date like 2026-11-25"}) from exc
     with services().database.session() as session:
-        if store.find_user(session, username) is None:
+        if config_data.find_user(session, username) is None:
             raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
     result = _diary(username, day, zone)
     return jsonify({

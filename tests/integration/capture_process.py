@@ -19,7 +19,9 @@ sys.path.insert(0, str(HERE.parents[2]))
 
 from PIL import Image
 
-from agent.upload_queue import CaptureStore, DirectS3Uploader, UploadWorker
+from agent.spool import CaptureStore
+from agent.uploaders import DirectS3Uploader
+from agent.worker import UploadWorker
 from contract.s3 import make_s3_client
 from screenshot_manager import ScreenshotManager
 

@@ -13,7 +13,7 @@ from PIL import Image, ImageChops, ImageDraw
 from support import wait_until
 
 from agent.adapters.screen import choose_grabber
-from agent.upload_queue import CaptureStore
+from agent.spool import CaptureStore
 from screenshot_manager import ScreenshotManager
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from support import live_server
 import time_manager
 from contract.screenshots import object_key
 from server import reports
-from server.db import store
+from server.db import activity_data
 
 pytestmark = pytest.mark.integration
 
@@ -189,7 +189,8 @@ def test_an_admin_reads_the_diary_clicks_a_thumbnail_switches_day_and_exports_cs
             with app.extensions["vinova"].database.session() as session:
                 for day in ("2026-11-19", "2026-11-20"):
                     start, end = time_manager.local_day_bounds(datetime.fromisoformat(day).date(), NEW_YORK)
-                    stored = [record for _, record in store.activity_between(session, None, start, end)]
+                    between = activity_data.activity_between(session, None, start, end)
+                    stored = [record for _, record in between]
                     tracked = [record for record in stored if record.state == "tracking"]
                     assert int(rows[("ann", day)]["tracked_seconds"]) == 60 * len(tracked)
                     assert int(rows[("ann", day)]["active_seconds"]) == sum(r.active_seconds for r in tracked)

@@ -21,7 +21,9 @@ from flask import Flask, request
 from PIL import Image
 from support import live_server, wait_until
 
-from agent.upload_queue import CaptureRecord, CaptureStore, DirectS3Uploader, PresignedUploader, UploadWorker
+from agent.spool import CaptureRecord, CaptureStore
+from agent.uploaders import DirectS3Uploader, PresignedUploader
+from agent.worker import UploadWorker
 from contract.errors import RequestRefused
 from contract.s3 import make_s3_client
 from contract.screenshots import SignedUpload, object_key

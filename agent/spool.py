@@ -1,0 +1,374 @@
+"""The agent's crash-proof capture spool: every capture is on disk and in ``agent.db`` before it is queued.
+
+A capture is written to ``<agent_dir>/spool/`` and recorded in the table ``captures`` of
+``<agent_dir>/agent.db`` before it is queued. The worker (a ``queue.Queue`` feeding a few threads)
+PUTs each file, registers it with ``POST /screenshots`` and only then deletes the local file, so a
+``kill -9`` at any moment loses nothing: on start everything left in the spool is queued again.
+Keys are content-addressed (:func:`storage.object_key`), so a retried upload overwrites the same
+object and can never create a duplicate.
+
+Uploaders (one interface, three ways):
+
+* :class:`DirectS3Uploader` — the agent holds bucket credentials (boto3, standard AWS chain);
+* :class:`PresignedUploader` — the server signs each PUT (S3 presigned URL or its own local store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contract.private_files import write_private_file
+
+logger = logging.getLogger(__name__)
+
+
+DEFAULT_SPOOL_MAX_MB = 2048  # VINOVA_SPOOL_MAX_MB: captures pause (never delete) beyond this
+QUEUED = "queued"
+UPLOADED = "uploaded"
+KEPT_ASIDE = "kept_aside"
+_WRITING = "writing"  # row exists, file not yet renamed into place (a crash here leaves nothing)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS captures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    file_name TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    blurred INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    uploaded_at TEXT
+);
+CREATE INDEX IF NOT EXISTS captures_status ON captures (status, id);
+"""
+_SELECT_BY_ID = (
+    "SELECT id, key, file_name, taken_at, timezone, blurred, width, height, size_bytes, sha256,"
+    " status, reason, attempts FROM captures WHERE id = ?"
+)
+_SELECT_BY_STATUS = (
+    "SELECT id, key, file_name, taken_at, timezone, blurred, width, height, size_bytes, sha256,"
+    " status, reason, attempts FROM captures WHERE status = ? ORDER BY id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRecord:
+    """One capture in the spool, as recorded in the agent's SQLite."""
+
+    capture_id: int
+    key: str
+    path: Path
+    taken_at: datetime
+    timezone: str
+    blurred: bool
+    width: int
+    height: int
+    size_bytes: int
+    sha256: str
+    status: str = QUEUED
+    reason: str | None = None
+    attempts: int = 0
+
+    def to_registration_json(self) -> dict[str, Any]:
+        """The body of ``POST /screenshots`` (docs/API.md)."""
+        return {
+            "key": self.key,
+            "taken_at": self.taken_at.isoformat(),
+            "timezone": self.timezone,
+            "blurred": self.blurred,
+            "width": self.width,
+            "height": self.height,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+        }
+
+
+def spool_file_name(key: str) -> str:
+    """The spool file of a key: its date folders folded into the name, e.g. ``20261125T180000Z-<hex>.jpg``."""
+    parts = key.split("/")
+    year, month, day, tail = parts[-4], parts[-3], parts[-2], parts[-1]
+    return f"{year}{month}{day}T{tail}"
+
+
+class CaptureStore:
+    """The ``captures`` table and the spool folder; safe to call from any thread.
+
+    Uses its own SQLite connection (WAL, ``busy_timeout``) because ``agent.db`` is shared with the
+    activity samples. Files are 0600 in a 0700 folder.
+    """
+
+    def __init__(self, agent_dir: Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.agent_dir = Path(agent_dir)
+        self.spool_dir = self.agent_dir / "spool"
+        self.agent_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.spool_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.spool_dir, 0o700)
+        database = self.agent_dir / "agent.db"
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(
+            database, timeout=busy_timeout_ms / 1000, check_same_thread=False, isolation_level=None
+        )
+        os.chmod(database, 0o600)
+        self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._connection.execute("PRAGMA journal_mode = WAL")
+        self._connection.execute("PRAGMA synchronous = NORMAL")
+        self._connection.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+    def _record(self, row: tuple[Any, ...]) -> CaptureRecord:
+        return CaptureRecord(
+            capture_id=int(row[0]),
+            key=str(row[1]),
+            path=self.spool_dir / str(row[2]),
+            taken_at=datetime.fromisoformat(str(row[3])),
+            timezone=str(row[4]),
+            blurred=bool(row[5]),
+            width=int(row[6]),
+            height=int(row[7]),
+            size_bytes=int(row[8]),
+            sha256=str(row[9]),
+            status=str(row[10]),
+            reason=row[11],
+            attempts=int(row[12]),
+        )
+
+    def add(
+        self,
+        *,
+        key: str,
+        taken_at: datetime,
+        timezone: str,
+        blurred: bool,
+        width: int,
+        height: int,
+        data: bytes,
+        sha256: str,
+    ) -> CaptureRecord | None:
+        """Spool ``data`` durably and record it as queued; None when this key is already recorded.
+
+        Order for crash safety: row (``writing``) → temp file + fsync + rename → row ``queued``.
+        """
+        name = spool_file_name(key)
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "INSERT OR IGNORE INTO captures (key, file_name, taken_at, timezone, blurred, width, height,"
+                " size_bytes, sha256, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    name,
+                    taken_at.astimezone(UTC).isoformat(),
+                    timezone,
+                    int(blurred),
+                    width,
+                    height,
+                    len(data),
+                    sha256,
+                    _WRITING,
+                ),
+            )
+            if cursor.rowcount == 0:
+                logger.info("capture %s is already spooled; not adding it twice", key)
+                return None
+            capture_id = int(cursor.lastrowid or 0)
+        try:
+            write_private_file(self.spool_dir / name, data)
+        except BaseException:
+            with self._transaction() as connection:
+                connection.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+            raise
+        with self._transaction() as connection:
+            connection.execute("UPDATE captures SET status = ? WHERE id = ?", (QUEUED, capture_id))
+        record = self.get(capture_id)
+        assert record is not None
+        return record
+
+    def get(self, capture_id: int) -> CaptureRecord | None:
+        """The record of ``capture_id``, or None."""
+        with self._lock:
+            row = self._connection.execute(
+                _SELECT_BY_ID, (capture_id,)
+            ).fetchone()
+        return None if row is None else self._record(row)
+
+    def pending(self) -> list[CaptureRecord]:
+        """Every queued capture, oldest first."""
+        with self._lock:
+            rows = self._connection.execute(
+                _SELECT_BY_STATUS, (QUEUED,)
+            ).fetchall()
+        return [self._record(row) for row in rows]
+
+    def kept_aside(self) -> list[CaptureRecord]:
+        """Every capture kept aside (never deleted), oldest first."""
+        with self._lock:
+            rows = self._connection.execute(
+                _SELECT_BY_STATUS, (KEPT_ASIDE,)
+            ).fetchall()
+        return [self._record(row) for row in rows]
+
+    def record_attempt(self, capture_id: int) -> None:
+        """Count one upload attempt."""
+        with self._transaction() as connection:
+            connection.execute("UPDATE captures SET attempts = attempts + 1 WHERE id = ?", (capture_id,))
+
+    def mark_uploaded(self, capture_id: int, now: datetime | None = None) -> None:
+        """Record the upload as confirmed, then delete the local file.
+
+        A crash between the two leaves a file whose row says uploaded; :meth:`recover` removes it.
+        """
+        moment = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+        with self._transaction() as connection:
+            row = connection.execute("SELECT file_name FROM captures WHERE id = ?", (capture_id,)).fetchone()
+            connection.execute(
+                "UPDATE captures SET status = ?, reason = NULL, uploaded_at = ? WHERE id = ?",
+                (UPLOADED, moment, capture_id),
+            )
+        if row is not None:
+            (self.spool_dir / str(row[0])).unlink(missing_ok=True)
+
+    def keep_aside(self, capture_id: int, reason: str) -> None:
+        """Park a capture that cannot be delivered, with the reason; its file is kept."""
+        with self._transaction() as connection:
+            connection.execute(
+                "UPDATE captures SET status = ?, reason = ? WHERE id = ?", (KEPT_ASIDE, reason, capture_id)
+            )
+
+    def retry_kept_aside(self) -> list[int]:
+        """Queue every kept-aside capture whose file still exists again (e.g. after fixing a bucket)."""
+        ids = [record.capture_id for record in self.kept_aside() if record.path.exists()]
+        with self._transaction() as connection:
+            connection.executemany(
+                "UPDATE captures SET status = ?, reason = NULL WHERE id = ?", [(QUEUED, i) for i in ids]
+            )
+        return ids
+
+    def spool_bytes(self) -> int:
+        """Bytes the spool holds (queued, kept aside and being written)."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT COALESCE(SUM(size_bytes), 0) FROM captures WHERE status != ?", (UPLOADED,)
+            ).fetchone()
+        return int(row[0])
+
+    def counts(self) -> dict[str, int]:
+        """``{"queued": n, "uploaded": n, "kept_aside": n}``."""
+        result = {QUEUED: 0, UPLOADED: 0, KEPT_ASIDE: 0}
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT status, COUNT(*) FROM captures GROUP BY status"
+            ).fetchall()
+        for status, count in rows:
+            if status in result:
+                result[status] = int(count)
+        return result
+
+    def kept_aside_reasons(self) -> dict[str, int]:
+        """``{reason: count}`` of the captures kept aside."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT reason, COUNT(*) FROM captures WHERE status = ? GROUP BY reason", (KEPT_ASIDE,)
+            ).fetchall()
+        return {str(reason): int(count) for reason, count in rows}
+
+    def last_uploaded_at(self) -> datetime | None:
+        """When the newest upload was confirmed."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT MAX(uploaded_at) FROM captures WHERE status = ?", (UPLOADED,)
+            ).fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(str(row[0]))
+
+    def recover(self) -> list[CaptureRecord]:
+        """Make the spool consistent after a crash; returns every capture that is queued.
+
+        * a row still ``writing`` whose file is complete (right size and sha256) becomes queued;
+          without its file it is removed (the capture never finished);
+        * half-written temp files are removed; files of uploaded rows are removed;
+        * a queued row whose file vanished is kept aside (``spool file missing``), never dropped silently.
+        """
+        for temp in self.spool_dir.glob(".*.tmp"):
+            temp.unlink(missing_ok=True)
+        spooled_names = {path.name for path in self.spool_dir.glob("*.jpg")}
+        with self._lock:
+            rows = self._connection.execute(_SELECT_BY_STATUS, (_WRITING,)).fetchall()
+            if spooled_names:
+                rows += self._connection.execute(_SELECT_BY_STATUS, (UPLOADED,)).fetchall()
+        for row in rows:
+            record = self._record(row)
+            if record.status == UPLOADED:
+                if record.path.name in spooled_names:
+                    record.path.unlink(missing_ok=True)
+                continue
+            if _file_matches(record.path, record.size_bytes, record.sha256):
+                with self._transaction() as connection:
+                    connection.execute(
+                        "UPDATE captures SET status = ? WHERE id = ?", (QUEUED, record.capture_id)
+                    )
+            else:
+                record.path.unlink(missing_ok=True)
+                with self._transaction() as connection:
+                    connection.execute("DELETE FROM captures WHERE id = ?", (record.capture_id,))
+        queued = self.pending()
+        alive: list[CaptureRecord] = []
+        for record in queued:
+            if record.path.exists():
+                alive.append(record)
+            else:
+                logger.warning("capture %s lost its spool file; kept aside", record.key)
+                self.keep_aside(record.capture_id, "spool file missing")
+        return alive
+
+
+def _file_matches(path: Path, size_bytes: int, sha256_hex: str) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return len(data) == size_bytes and hashlib.sha256(data).hexdigest() == sha256_hex
+
+
+# --------------------------------------------------------------------------- uploaders
+
+
+
+
+
+
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+
+

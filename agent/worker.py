@@ -1,0 +1,270 @@
+"""The upload worker: a queue.Queue feeding a few threads that PUT, register, then delete each capture."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from agent.spool import KEPT_ASIDE, QUEUED, UPLOADED, CaptureRecord, CaptureStore
+from agent.uploaders import Uploader
+from contract.errors import PermanentError, SessionExpired, TransientError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    """What the GUI shows about uploads."""
+
+    waiting: int
+    kept_aside: int
+    kept_aside_reasons: dict[str, int]
+    uploaded_total: int
+    last_upload_at: datetime | None
+    offline: bool
+    next_retry_at: datetime | None
+    session_expired: bool = False
+    last_error: str | None = None
+
+
+@dataclass
+class _Backoff:
+    """Shared by every upload thread: one failing item pauses them all (no hammering while offline)."""
+
+    consecutive_failures: int = 0
+    not_before_monotonic: float = 0.0
+    last_failure_monotonic: float = 0.0
+    last_error: str | None = None
+    delays_seconds: list[float] = field(default_factory=list)
+
+
+class UploadWorker:
+    """A ``queue.Queue`` of capture ids drained by ``concurrency`` threads, with global backoff.
+
+    Per item: read file → ``uploader.put`` → ``register`` (POST /screenshots, idempotent) → mark
+    uploaded → delete the local file. TransientError: back off (1 s doubling to 5 min, with jitter)
+    and try again; SessionExpired: stop sending until :meth:`resume`; PermanentError: keep aside.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: CaptureStore,
+        uploader: Uploader,
+        register: Callable[[CaptureRecord], None],
+        concurrency: int = 4,
+        backoff_initial_seconds: float = 1.0,
+        backoff_max_seconds: float = 300.0,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.uploader = uploader
+        self.register = register
+        self.concurrency = max(1, concurrency)
+        self.backoff_initial_seconds = backoff_initial_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self._rng = rng or random.Random()
+        self._monotonic = monotonic
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._queued_ids: set[int] = set()
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._session_expired = False
+        self._backoff = _Backoff()
+        self._threads: list[threading.Thread] = []
+
+    # ----------------------------------------------------------------- control
+    def start(self) -> None:
+        """Queue everything left in the spool (crash recovery), then start the upload threads."""
+        if self._threads:
+            return
+        with self._condition:
+            self._stopping = False
+        recovered = self.store.recover()
+        for record in recovered:
+            self.enqueue(record.capture_id)
+        uploader_mode = getattr(self.uploader, "mode", type(self.uploader).__name__)
+        logger.info(
+            "upload worker started (%s, %d threads); %d capture(s) waiting in the spool",
+            uploader_mode,
+            self.concurrency,
+            len(recovered),
+        )
+        for number in range(self.concurrency):
+            thread = threading.Thread(target=self._run, name=f"upload-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def enqueue(self, capture_id: int) -> None:
+        """Queue one spooled capture (duplicates are ignored). Any thread."""
+        with self._condition:
+            if capture_id in self._queued_ids:
+                return
+            self._queued_ids.add(capture_id)
+        self._queue.put(capture_id)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the threads; an in-flight PUT is abandoned and its item stays queued. Idempotent."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = self._monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - self._monotonic()))
+        self._threads = []
+        # Forget what the old threads had queued; start() re-queues it from the spool.
+        with self._condition:
+            self._queued_ids.clear()
+        self._queue = queue.Queue()
+
+    @property
+    def session_expired(self) -> bool:
+        """True after a 401: nothing is sent until :meth:`resume` (after a new sign-in)."""
+        with self._condition:
+            return self._session_expired
+
+    def resume(self) -> None:
+        """Send again after a new sign-in; also clears the backoff so uploads start at once."""
+        with self._condition:
+            self._session_expired = False
+            self._backoff.not_before_monotonic = 0.0
+            self._backoff.consecutive_failures = 0
+            self._condition.notify_all()
+
+    def status(self) -> UploadStatus:
+        """Counts and retry state for the GUI."""
+        counts = self.store.counts()
+        with self._condition:
+            remaining = self._backoff.not_before_monotonic - self._monotonic()
+            offline = self._backoff.consecutive_failures > 0
+            last_error = self._backoff.last_error
+            session_expired = self._session_expired
+        next_retry_at = datetime.now(UTC) + timedelta(seconds=remaining) if remaining > 0 else None
+        return UploadStatus(
+            waiting=counts[QUEUED],
+            kept_aside=counts[KEPT_ASIDE],
+            kept_aside_reasons=self.store.kept_aside_reasons(),
+            uploaded_total=counts[UPLOADED],
+            last_upload_at=self.store.last_uploaded_at(),
+            offline=offline,
+            next_retry_at=next_retry_at,
+            session_expired=session_expired,
+            last_error=last_error,
+        )
+
+    # ----------------------------------------------------------------- the threads
+    def _wait_until_allowed(self) -> bool:
+        """Block while backing off or signed out; False when stopping."""
+        with self._condition:
+            while True:
+                if self._stopping:
+                    return False
+                if self._session_expired:
+                    self._condition.wait()
+                    continue
+                remaining = self._backoff.not_before_monotonic - self._monotonic()
+                if remaining <= 0:
+                    return True
+                self._condition.wait(remaining)
+
+    def _run(self) -> None:
+        work = self._queue
+        while True:
+            capture_id = work.get()
+            if capture_id is None:
+                return
+            if not self._wait_until_allowed():
+                return
+            requeue = False
+            try:
+                requeue = self._upload_one(capture_id)
+            except Exception:  # the job boundary: a bug must not kill the thread or lose the capture
+                logger.exception("unexpected error uploading capture %s; will retry", capture_id)
+                self._note_failure("unexpected error", None, self._monotonic())
+                requeue = True
+            with self._condition:
+                stopping = self._stopping
+                if not requeue or stopping:
+                    self._queued_ids.discard(capture_id)
+            if requeue and not stopping:
+                work.put(capture_id)
+
+    def _upload_one(self, capture_id: int) -> bool:
+        """Deliver one capture; True when it must be tried again later."""
+        record = self.store.get(capture_id)
+        if record is None or record.status != QUEUED:
+            return False
+        try:
+            data = record.path.read_bytes()
+        except FileNotFoundError:
+            logger.warning("capture %s lost its spool file; kept aside", record.key)
+            self.store.keep_aside(capture_id, "spool file missing")
+            return False
+        if hashlib.sha256(data).hexdigest() != record.sha256:
+            logger.warning("capture %s is corrupt on disk; kept aside", record.key)
+            self.store.keep_aside(capture_id, "spool file corrupt")
+            return False
+        self.store.record_attempt(capture_id)
+        started = self._monotonic()
+        try:
+            self.uploader.put(record, data)
+            self.register(record)
+        except SessionExpired:
+            logger.warning("the server ended the session; uploads wait for a new sign-in")
+            with self._condition:
+                self._session_expired = True
+            return True
+        except TransientError as exc:
+            self._note_failure(str(exc), exc.retry_after_seconds, started)
+            return True
+        except PermanentError as exc:
+            logger.warning("capture %s kept aside: %s", record.key, exc)
+            self.store.keep_aside(capture_id, str(exc))
+            return False
+        self.store.mark_uploaded(capture_id)
+        self._note_success()
+        logger.debug("uploaded %s", record.key)
+        return False
+
+    def _note_failure(self, message: str, retry_after_seconds: float | None, started: float) -> None:
+        with self._condition:
+            backoff = self._backoff
+            # Attempts that were already in flight when the last failure was seen do not escalate
+            # the delay again: one outage seen by four threads is still one failure.
+            if started >= backoff.last_failure_monotonic or backoff.consecutive_failures == 0:
+                backoff.consecutive_failures += 1
+            backoff.last_failure_monotonic = self._monotonic()
+            ceiling = min(
+                self.backoff_max_seconds,
+                self.backoff_initial_seconds * 2 ** min(backoff.consecutive_failures - 1, 30),
+            )
+            # "Equal jitter": at least half the step, so a fleet of agents spreads out but still backs off.
+            delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+            if retry_after_seconds is not None:
+                delay = max(delay, min(retry_after_seconds, self.backoff_max_seconds))
+            candidate = self._monotonic() + delay
+            if candidate > backoff.not_before_monotonic:
+                backoff.not_before_monotonic = candidate
+                backoff.delays_seconds.append(delay)
+                del backoff.delays_seconds[:-50]
+            first = backoff.last_error is None
+            backoff.last_error = message
+        log = logger.warning if first else logger.info
+        log("upload failed (%s); retrying in %.1f s", message, delay)
+
+    def _note_success(self) -> None:
+        with self._condition:
+            if self._backoff.consecutive_failures:
+                logger.info("uploads are flowing again")
+            self._backoff.consecutive_failures = 0
+            self._backoff.last_error = None

@@ -1,0 +1,150 @@
+"""Config data: the global values, per-user overrides, the effective config, its version and the audit log."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from contract.config_schema import DEFAULTS as CONFIG_DEFAULTS
+from contract.config_schema import SCHEMA_BY_NAME
+from contract.errors import ConfigError
+from server.db.models import ConfigAudit, GlobalConfigValue, User, UserConfigOverride
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One config change as shown in the audit log."""
+
+    id: int
+    at: datetime
+    actor: str
+    scope: str
+    key: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "scope": self.scope,
+            "key": self.key,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+def global_config(session: Session) -> dict[str, Any]:
+    """The global defaults: schema defaults overlaid with what admins stored, in schema order."""
+    stored = {row.key: row.value for row in session.scalars(select(GlobalConfigValue))}
+    return {key: stored.get(key, default) for key, default in CONFIG_DEFAULTS.items()}
+
+
+def user_overrides(session: Session, user_id: int) -> dict[str, Any]:
+    """One user's overrides (only keys the schema knows), in schema order."""
+    rows = session.scalars(select(UserConfigOverride).where(UserConfigOverride.user_id == user_id))
+    stored = {row.key: row.value for row in rows}
+    return {key: stored[key] for key in CONFIG_DEFAULTS if key in stored}
+
+
+def effective_config(session: Session, user_id: int) -> dict[str, Any]:
+    """What applies to a user: global defaults overlaid with the user's overrides."""
+    return {**global_config(session), **user_overrides(session, user_id)}
+
+
+def config_version(session: Session) -> int:
+    """A number that grows with every config change: the newest audit id (0 before any edit)."""
+    return int(session.scalar(select(func.max(ConfigAudit.id))) or 0)
+
+
+def _audit(
+    session: Session, actor: str, scope: str, target_user_id: int | None, key: str, old: Any, new: Any,
+    at: datetime,
+) -> None:
+    session.add(
+        ConfigAudit(
+            at=at, actor=actor, scope=scope, target_user_id=target_user_id, key=key,
+            old_value=old, new_value=new,
+        )
+    )
+
+
+def update_global_config(session: Session, actor: str, changes: Mapping[str, Any], at: datetime) -> int:
+    """Store validated global changes, audit each real change; return how many keys changed."""
+    current = global_config(session)
+    changed = 0
+    for key, value in changes.items():
+        if key not in SCHEMA_BY_NAME:
+            raise ConfigError({key: "unknown setting"})
+        if current[key] == value and type(current[key]) is type(value):
+            continue
+        row = session.get(GlobalConfigValue, key)
+        if row is None:
+            session.add(GlobalConfigValue(key=key, value=value))
+        else:
+            row.value = value
+        _audit(session, actor, "global", None, key, current[key], value, at)
+        changed += 1
+    session.flush()
+    return changed
+
+
+def update_user_overrides(
+    session: Session, actor: str, user: User, changes: Mapping[str, Any], at: datetime
+) -> int:
+    """Store validated override changes (None removes one), audit each; return how many changed."""
+    current = user_overrides(session, user.id)
+    scope = f"user:{user.username}"
+    changed = 0
+    for key, value in changes.items():
+        if key not in SCHEMA_BY_NAME:
+            raise ConfigError({key: "unknown setting"})
+        old = current.get(key)
+        if value is None:
+            if key not in current:
+                continue
+            session.execute(
+                delete(UserConfigOverride).where(
+                    UserConfigOverride.user_id == user.id, UserConfigOverride.key == key
+                )
+            )
+        else:
+            if key in current and old == value and type(old) is type(value):
+                continue
+            row = session.get(UserConfigOverride, (user.id, key))
+            if row is None:
+                session.add(UserConfigOverride(user_id=user.id, key=key, value=value))
+            else:
+                row.value = value
+        _audit(session, actor, scope, user.id, key, old, value, at)
+        changed += 1
+    session.flush()
+    return changed
+
+
+def audit_entries(session: Session, limit: int = 500) -> list[AuditEntry]:
+    """The newest config changes first."""
+    rows = session.scalars(select(ConfigAudit).order_by(ConfigAudit.id.desc()).limit(limit))
+    return [
+        AuditEntry(row.id, row.at, row.actor, row.scope, row.key, row.old_value, row.new_value)
+        for row in rows
+    ]
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """The account with this username, or None."""
+    return session.scalar(select(User).where(User.username == username))

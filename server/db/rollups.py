@@ -1,0 +1,172 @@
+"""The 15-minute activity rollup the upsert keeps and the range reports read."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Integer,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from contract.activity import COUNT_FIELDS, STATES
+from server.db.models import ActivityRollup, ActivitySample, UtcDateTime
+
+logger = logging.getLogger(__name__)
+
+
+ROLLUP_MINUTES = 15
+
+
+ROLLUP_SECONDS = ROLLUP_MINUTES * 60
+
+
+ROLLUP_COLUMNS = (
+    "sample_minutes", "tracking_minutes", "idle_minutes", "paused_minutes", "suspended_minutes",
+    "active_seconds", *COUNT_FIELDS,
+)
+
+
+class bucket_start_of(FunctionElement[datetime]):
+    """The start of the 15-minute UTC bucket holding a stored UTC timestamp, in the column's own form."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+# The bucket length is written into the SQL, not bound, so GROUP BY repeats the SELECT's expression.
+@compiles(bucket_start_of, "sqlite")
+def _bucket_start_sqlite(element: bucket_start_of, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite keeps naive UTC text as 'YYYY-MM-DD HH:MM:SS.ffffff' (UtcDateTime); match it exactly,
+    # since bounds are compared as text.
+    moment = compiler.process(element.clauses, **kw)
+    return (
+        f"(datetime(CAST(strftime('%s', {moment}) AS INTEGER) / {ROLLUP_SECONDS} * {ROLLUP_SECONDS},"
+        " 'unixepoch') || '.000000')"
+    )
+
+
+@compiles(bucket_start_of, "postgresql")
+def _bucket_start_postgresql(element: bucket_start_of, compiler: SQLCompiler, **kw: Any) -> str:
+    moment = compiler.process(element.clauses, **kw)
+    return (
+        f"to_timestamp(floor(EXTRACT(EPOCH FROM {moment}) / {ROLLUP_SECONDS}) * {ROLLUP_SECONDS})"
+    )
+
+
+_SAMPLES = cast(Table, ActivitySample.__table__)
+
+
+_ROLLUPS = cast(Table, ActivityRollup.__table__)
+
+
+def rollup_bucket_start(moment: datetime) -> datetime:
+    """The start of the 15-minute UTC bucket holding ``moment`` (tz-aware UTC)."""
+    epoch_seconds = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch_seconds - epoch_seconds % ROLLUP_SECONDS, UTC)
+
+
+def _rollup_select(*conditions: ColumnElement[bool]) -> Any:
+    """Per (user, bucket) sums over the minutes matching ``conditions``, in ROLLUP_COLUMNS order."""
+    samples = _SAMPLES.c
+    bucket = bucket_start_of(samples.minute_start)
+
+    def minutes_in(state: str) -> ColumnElement[Any]:
+        return func.sum(case((samples.state == state, 1), else_=0))
+
+    return (
+        select(
+            samples.user_id,
+            bucket,
+            func.count(),
+            *(minutes_in(state) for state in STATES),
+            func.sum(case((samples.state == "tracking", samples.active_seconds), else_=0)),
+            *(func.sum(samples[name]) for name in COUNT_FIELDS),
+        )
+        .where(*conditions)
+        .group_by(samples.user_id, bucket)
+    )
+
+
+def _rollup_insert(*conditions: ColumnElement[bool]) -> Any:
+    rollups = _ROLLUPS
+    return insert(rollups).from_select(
+        ["user_id", "bucket_start", *ROLLUP_COLUMNS], _rollup_select(*conditions)
+    )
+
+
+def _bucket_runs(buckets: set[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted buckets merged into ``[start, end)`` runs of adjacent buckets."""
+    step = timedelta(seconds=ROLLUP_SECONDS)
+    runs: list[tuple[datetime, datetime]] = []
+    for bucket in sorted(buckets):
+        if runs and runs[-1][1] == bucket:
+            runs[-1] = (runs[-1][0], bucket + step)
+        else:
+            runs.append((bucket, bucket + step))
+    return runs
+
+
+def refresh_rollup(connection: Connection, user_id: int, buckets: set[datetime]) -> None:
+    """Recompute the user's rollup rows of ``buckets`` from the stored minutes (replacing old rows).
+
+    Recomputing instead of adding keeps a resent minute from counting twice.
+    """
+    if not buckets:
+        return
+    samples = _SAMPLES.c
+    rollups = _ROLLUPS.c
+    parameters = [
+        {"rollup_user_id": user_id, "run_start": start, "run_end": end}
+        for start, end in _bucket_runs(buckets)
+    ]
+    user = bindparam("rollup_user_id", type_=Integer())
+    run_start = bindparam("run_start", type_=UtcDateTime())
+    run_end = bindparam("run_end", type_=UtcDateTime())
+    connection.execute(
+        delete(_ROLLUPS).where(
+            rollups.user_id == user, rollups.bucket_start >= run_start, rollups.bucket_start < run_end
+        ),
+        parameters,
+    )
+    connection.execute(
+        _rollup_insert(
+            samples.user_id == user, samples.minute_start >= run_start, samples.minute_start < run_end
+        ),
+        parameters,
+    )
+
+
+def rebuild_rollup(connection: Connection | Session, user_id: int | None = None) -> int:
+    """Recompute the whole rollup (or one user's) from the stored minutes; return the bucket count.
+
+    For bulk loads that bypass :func:`upsert_activity`, and for the migration that adds the table.
+    """
+    if isinstance(connection, Session):
+        connection = connection.connection()
+    rollups = _ROLLUPS
+    samples = _SAMPLES.c
+    if user_id is None:
+        connection.execute(delete(rollups))
+        connection.execute(_rollup_insert())
+    else:
+        connection.execute(delete(rollups).where(rollups.c.user_id == user_id))
+        connection.execute(_rollup_insert(samples.user_id == user_id))
+    count_query = select(func.count()).select_from(rollups)
+    if user_id is not None:
+        count_query = count_query.where(rollups.c.user_id == user_id)
+    return int(connection.scalar(count_query) or 0)
