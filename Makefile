@@ -26,11 +26,18 @@ run: $(VENV)/.runtime-deps
 # in a process whose listener was stopped segfaulted in Tk (see DEVELOPERS.md).
 LISTENER_TESTS := tests/integration/test_input_on_x.py tests/integration/test_idle_on_x.py
 
-test: apt-deps $(VENV)/.dev-deps
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
+test: apt-deps lint
 	$(PY) -m pytest $(LISTENER_TESTS)
 	$(PY) -m pytest $(addprefix --ignore=,$(LISTENER_TESTS))
+
+## lint: ruff and mypy (strict) over the whole tree
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## unit: the fast loop — every test that needs no X server, browser or other real part
+unit: $(VENV)/.dev-deps
+	$(PY) -m pytest -q -m "not integration" --ignore=tests/integration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -32,12 +32,11 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from collections.abc import Callable
 
 import time_manager
+from agent.minutes import ActivityTotals, MinuteCounts, ModeHistory, minute_sample, totals_since
+from agent.seams import IdleClock
 from contract.activity import (
     SECONDS_PER_MINUTE,
     STATE_IDLE,
@@ -47,6 +46,8 @@ from contract.activity import (
     MinuteSample,
 )
 from contract.errors import ConfigError
+
+__all__ = ["ActivityTotals", "ActivityTracker"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,91 +63,11 @@ HISTORY_MINUTES = 26 * 60
 IDLE_CLOCK_TOLERANCE_SECONDS = 1.0
 
 
-# --------------------------------------------------------------------------- values
-
-
-
-
-
-
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityTotals:
-    """Summed activity over a span (e.g. today since local midnight)."""
-
-    active_seconds: int = 0
-    keys: int = 0
-    clicks: int = 0
-    scrolls: int = 0
-    mouse_px: int = 0
-
-
-def activity_percent_by_slot(
-    samples: Iterable[MinuteSample], minutes: int = SLOT_MINUTES
-) -> dict[datetime, float]:
-    """Activity % per UTC-aligned slot (:00, :10, …): active seconds / slot seconds * 100."""
-    active_by_slot: dict[datetime, int] = {}
-    for sample in samples:
-        start = time_manager.slot_start(sample.minute_start, minutes)
-        active_by_slot[start] = active_by_slot.get(start, 0) + sample.active_seconds
-    slot_seconds = minutes * SECONDS_PER_MINUTE
-    return {start: 100.0 * active / slot_seconds for start, active in sorted(active_by_slot.items())}
-
-
-# --------------------------------------------------------------------------- seams
-class InputSink(Protocol):
-    """Receives input events. Called on the input listener threads; must not block or raise."""
-
-    def on_key_press(self) -> None:
-        """One key went down (never which key; releases are not reported)."""
-
-    def on_click(self) -> None:
-        """One mouse button went down (scroll wheel "buttons" come as ``on_scroll``)."""
-
-    def on_scroll(self, steps: int) -> None:
-        """The wheel turned ``steps`` notches (horizontal and vertical added up, >= 1)."""
-
-    def on_move(self, x: int, y: int) -> None:
-        """The pointer moved to screen position (x, y) in pixels."""
-
-
-class InputSource(Protocol):
-    """A platform's input hook, feeding an :class:`InputSink` from its own threads."""
-
-    def start(self, sink: InputSink) -> None:
-        """Start the listener threads and return once they listen; raises VinovaError if it cannot."""
-
-    def stop(self) -> None:
-        """Stop the listener threads; returns within ~2 s; safe to call twice or before start."""
-
-
-class IdleClock(Protocol):
-    """The OS idle counter. Called from the scheduler thread; does not block for long."""
-
-    def seconds_since_last_input(self) -> float | None:
-        """Seconds since the last user input on this seat, or None when it cannot tell right now."""
-
-
 # --------------------------------------------------------------------------- the tracker
-class _MinuteCounts:
-    """Mutable counters of one UTC minute (only touched under the tracker's lock)."""
-
-    __slots__ = ("active_mask", "clicks", "keys", "last_input", "mouse_px", "scrolls")
-
-    def __init__(self) -> None:
-        self.keys = 0
-        self.clicks = 0
-        self.scrolls = 0
-        self.mouse_px = 0.0
-        self.active_mask = 0  # bit n set: input happened in second n of the minute
-        self.last_input = -math.inf  # seen, inferred from the idle clock, or a (re)start
-
-
 class ActivityTracker:
     """Counts input per second and minute, judges idle, and hands out completed minute samples.
 
-    Implements :class:`InputSink`. ``wall_clock`` returns POSIX seconds (UTC); tests pass a fake.
+    Implements :class:`agent.seams.InputSink`. ``wall_clock`` returns POSIX seconds (UTC); tests pass a fake.
     """
 
     def __init__(
@@ -169,11 +90,10 @@ class ActivityTracker:
         self._counting = True
         started = wall_clock()
         self._next_minute = int(started // SECONDS_PER_MINUTE)
-        self._minutes: dict[int, _MinuteCounts] = {}
+        self._minutes: dict[int, MinuteCounts] = {}
         self._cached_minute = -1
-        self._cached_counts = _MinuteCounts()
-        # (since, mode): mode is "tracking" (counting), "paused" or "suspended", oldest first.
-        self._modes: list[tuple[float, str]] = [(started, STATE_TRACKING)]
+        self._cached_counts = MinuteCounts()
+        self._modes = ModeHistory(started)
         self._last_input = started  # starting counts as input: a fresh agent is not idle
         self._last_input_before_backlog = started
         self._last_position: tuple[int, int] | None = None
@@ -221,7 +141,7 @@ class ActivityTracker:
                 self._last_position = (x, y)
                 self._mark_input(counts, now)
 
-    def _counts_at(self, now: float) -> _MinuteCounts:
+    def _counts_at(self, now: float) -> MinuteCounts:
         minute = int(now // SECONDS_PER_MINUTE)
         if minute == self._cached_minute:
             return self._cached_counts
@@ -229,12 +149,12 @@ class ActivityTracker:
         minute = max(minute, self._next_minute)
         counts = self._minutes.get(minute)
         if counts is None:
-            counts = self._minutes[minute] = _MinuteCounts()
+            counts = self._minutes[minute] = MinuteCounts()
         self._cached_minute = minute
         self._cached_counts = counts
         return counts
 
-    def _mark_input(self, counts: _MinuteCounts, now: float) -> None:
+    def _mark_input(self, counts: MinuteCounts, now: float) -> None:
         counts.active_mask |= 1 << (int(now) % SECONDS_PER_MINUTE)
         counts.last_input = now
         if now - self._last_input >= self._threshold_seconds:
@@ -290,10 +210,10 @@ class ActivityTracker:
     def _apply_mode_locked(self) -> str | None:
         now = self._wall_clock()
         mode = STATE_PAUSED if self._paused else STATE_SUSPENDED if self._suspended else STATE_TRACKING
-        previous_mode = self._modes[-1][1]
+        previous_mode = self._modes.current
         if mode == previous_mode:  # e.g. the battery runs low while paused: still paused
             return None
-        self._modes.append((now, mode))
+        self._modes.change(now, mode)
         self._counting = mode == STATE_TRACKING
         if self._counting:
             # Resuming counts as input (no instant idle) and travel restarts from the next position.
@@ -358,72 +278,16 @@ class ActivityTracker:
                 running_last_input = max(running_last_input, counts.last_input)
             if minute < first_minute:
                 continue
-            samples.append(self._sample_for(minute, counts, running_last_input, zone))
+            samples.append(
+                minute_sample(minute, counts, running_last_input, self._threshold_seconds, self._modes, zone)
+            )
         self._next_minute = current_minute
         self._last_input_before_backlog = running_last_input
         if self._cached_minute < current_minute:
             self._cached_minute = -1
-        self._forget_modes_before(current_minute * SECONDS_PER_MINUTE)
+        self._modes.forget_before(current_minute * SECONDS_PER_MINUTE)
         self._history.extend(samples)
         return samples, skipped
-
-    def _sample_for(
-        self, minute: int, counts: _MinuteCounts | None, last_input: float, zone: str
-    ) -> MinuteSample:
-        start_seconds = minute * SECONDS_PER_MINUTE
-        end_seconds = start_seconds + SECONDS_PER_MINUTE
-        minute_start = time_manager.utc_from_timestamp(start_seconds)
-        offset_minutes = time_manager.utc_offset_minutes(minute_start, zone)
-        if counts is not None and counts.active_mask:
-            return MinuteSample(
-                minute_start=minute_start,
-                active_seconds=counts.active_mask.bit_count(),
-                keys=counts.keys,
-                clicks=counts.clicks,
-                scrolls=counts.scrolls,
-                mouse_px=round(counts.mouse_px),
-                state=STATE_TRACKING,
-                timezone=zone,
-                utc_offset_minutes=offset_minutes,
-            )
-        modes = self._modes_during(start_seconds, end_seconds)
-        if STATE_PAUSED in modes:
-            state = STATE_PAUSED
-        elif STATE_SUSPENDED in modes:
-            state = STATE_SUSPENDED
-        elif last_input + self._threshold_seconds < end_seconds:
-            state = STATE_IDLE
-        else:
-            state = STATE_TRACKING
-        return MinuteSample(
-            minute_start=minute_start,
-            active_seconds=0,
-            keys=0,
-            clicks=0,
-            scrolls=0,
-            mouse_px=0,
-            state=state,
-            timezone=zone,
-            utc_offset_minutes=offset_minutes,
-        )
-
-    def _modes_during(self, start_seconds: float, end_seconds: float) -> set[str]:
-        in_force = self._modes[0][1]
-        seen: set[str] = set()
-        for since, mode in self._modes:
-            if since <= start_seconds:
-                in_force = mode
-            elif since < end_seconds:
-                seen.add(mode)
-        seen.add(in_force)
-        return seen
-
-    def _forget_modes_before(self, moment: float) -> None:
-        keep_from = 0
-        for index, (since, _mode) in enumerate(self._modes):
-            if since <= moment:
-                keep_from = index
-        del self._modes[:keep_from]
 
     def _zone_in_force(self) -> str:
         try:
@@ -507,24 +371,7 @@ class ActivityTracker:
         return 100.0 * totals.active_seconds / SLOT_SECONDS
 
     def _totals_since_locked(self, since_seconds: float) -> ActivityTotals:
-        active = keys = clicks = scrolls = mouse_px = 0
-        since = time_manager.utc_from_timestamp(since_seconds)
-        for sample in reversed(self._history):  # newest first: stop at the first one too old
-            if sample.minute_start < since:
-                break
-            active += sample.active_seconds
-            keys += sample.keys
-            clicks += sample.clicks
-            scrolls += sample.scrolls
-            mouse_px += sample.mouse_px
-        for minute, counts in self._minutes.items():
-            if minute * SECONDS_PER_MINUTE >= since_seconds:
-                active += counts.active_mask.bit_count()
-                keys += counts.keys
-                clicks += counts.clicks
-                scrolls += counts.scrolls
-                mouse_px += round(counts.mouse_px)
-        return ActivityTotals(active, keys, clicks, scrolls, mouse_px)
+        return totals_since(self._history, self._minutes, since_seconds)
 
     def __repr__(self) -> str:
         return f"ActivityTracker(state={self._reported_state!r}, idle_threshold={self._threshold_seconds:g}s)"

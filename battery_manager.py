@@ -5,7 +5,7 @@ activity state ``suspended``). It resumes when the machine is plugged in or the 
 at threshold + 5 % (hysteresis, so it does not flap around the threshold). A machine without
 a battery never suspends. Each transition is one log line with the percentage.
 
-The runtime's scheduler calls :meth:`BatteryMonitor.poll` every 30 s; nothing here starts threads.
+The engine's scheduler calls :meth:`BatteryMonitor.poll` every 30 s; nothing here starts threads.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from contract.errors import TransientError, VinovaError
 logger = logging.getLogger(__name__)
 
 DEFAULT_HYSTERESIS_PERCENT = 5
-POLL_INTERVAL_SECONDS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,7 @@ class BatteryPolicy:
 class BatteryMonitor:
     """Reads the battery and feeds the policy; calls ``on_change(suspended, reading)`` on each transition.
 
-    ``poll()`` is meant for the runtime's scheduler thread (every 30 s); ``on_change`` runs on
+    ``poll()`` is meant for the engine's scheduler thread (every 30 s); ``on_change`` runs on
     that thread. A failed read is logged once per failure streak and keeps the current state.
     """
 

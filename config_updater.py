@@ -1,7 +1,8 @@
-"""The configuration schema (shared by server and agent) and, on the agent, the live config poll.
+"""The agent's live config poll: fetch ``GET /get-config``, validate, cache on disk, hand on changes.
 
-The server validates every edit with :func:`validate_config`; the agent validates what
-``GET /get-config`` returns with the very same function, so both sides agree on what is valid.
+The server validates every edit with :func:`contract.config_schema.validate_config`; the agent
+validates what ``GET /get-config`` returns with the very same function, so both sides agree on
+what is valid. The last good config is cached for offline starts.
 """
 
 from __future__ import annotations
@@ -9,33 +10,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from contract.config_schema import AgentConfig
 from contract.errors import ConfigError, PermanentError, TransientError
 from contract.private_files import write_private_file
+from time_manager import utc_now
 
 log = logging.getLogger(__name__)
 
+ConfigListener = Callable[[AgentConfig, dict[str, tuple[Any, Any]]], None]
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# --------------------------------------------------------------------------- agent side: the live poll
 class ConfigAnswer(Protocol):
     """What a config source returns: the raw payload (None = unchanged, HTTP 304) and its ETag."""
 
@@ -85,15 +73,16 @@ def describe_changes(changes: Mapping[str, tuple[Any, Any]]) -> str:
 class ConfigPoller:
     """Keeps the agent's config in step with the server; the last good config always stays in force.
 
-    ``poll()`` runs on the scheduler thread. SessionExpired is not caught: the runtime handles it.
+    ``poll()`` runs on the scheduler thread. SessionExpired is not caught: the engine handles it.
+    Each applied change goes to the listener (``on_change`` or the one set by :meth:`listen`).
     """
 
     def __init__(
         self,
         source: ConfigSource,
         cache_path: Path,
-        on_change: Callable[[AgentConfig, dict[str, tuple[Any, Any]]], None],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_change: ConfigListener | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._source = source
         self._cache_path = cache_path
@@ -105,6 +94,10 @@ class ConfigPoller:
         self.last_changed_at: datetime | None = None
         self.last_error: str | None = None
         self.unreachable = False  # the last poll could not reach the server (network, timeout, 5xx)
+
+    def listen(self, on_change: ConfigListener) -> None:
+        """Call ``on_change(config, changes)`` after every applied change (replaces the listener)."""
+        self._on_change = on_change
 
     def poll(self) -> bool:
         """Fetch once; apply and cache a valid new config. Returns True when something changed."""
@@ -137,7 +130,8 @@ class ConfigPoller:
         self.current = new_config
         self.last_changed_at = self._clock()
         log.info("config changed: %s", describe_changes(changes))
-        self._on_change(new_config, changes)
+        if self._on_change is not None:
+            self._on_change(new_config, changes)
         return True
 
     def _note_failure(self, message: str) -> None:

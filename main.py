@@ -9,7 +9,6 @@ from settings and wires them; the parts never import it.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
 import logging.handlers
@@ -23,26 +22,31 @@ from typing import TextIO
 
 import requests
 
-from activity_tracker import ActivityTracker, InputSource
+from activity_tracker import ActivityTracker
 from agent.adapters.inputs import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
 from agent.adapters.screen import choose_grabber
-from agent.client import ServerClient, SignedIn
-from agent.engine import Agent, AgentSettings
+from agent.client import ServerClient
+from agent.engine import Agent
+from agent.events import EventHub
+from agent.gate import CaptureGate
 from agent.outbox import Outbox
-from agent.session import SavedSession, clear_session, load_session, save_session
+from agent.seams import InputSource
+from agent.session import clear_session
+from agent.settings import AgentSettings
+from agent.signin import TerminalPrompter, restore_or_sign_in
 from agent.spool import CaptureRecord, CaptureStore
 from agent.uploaders import DirectS3Uploader, PresignedUploader, Uploader
 from agent.worker import UploadWorker
 from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
 from config_updater import ConfigPoller
-from contract.errors import AuthError, ConfigError, SessionExpired, TransientError, VinovaError
+from contract.errors import AuthError, ConfigError, TransientError, VinovaError
 from contract.private_files import write_private_file
 from contract.s3 import make_s3_client
 from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
 from screenshot_manager import ScreenshotManager
 from time_manager import zone_name
 
-log = logging.getLogger("vinova")
+log = logging.getLogger(__name__)  # "__main__" when run as main.py, "main" when imported
 
 EXIT_OK = 0
 EXIT_SIGN_IN_FAILED = 2
@@ -84,96 +88,6 @@ def setup_logging(agent_dir: Path, level: str, console: TextIO | None = sys.stdo
     # Third-party request logs could carry presigned URL queries; keep them quiet.
     for noisy in ("urllib3", "botocore", "boto3", "s3transfer", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-# --------------------------------------------------------------------------- terminal sign-in
-class TerminalPrompter:
-    """Asks questions on the terminal; reads plain lines when stdin is not a terminal."""
-
-    def __init__(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
-        self._stdin = stdin
-        self._stdout = stdout
-
-    def say(self, text: str) -> None:
-        """Show one line to the user."""
-        print(text, file=self._stdout, flush=True)
-
-    def ask(self, label: str, *, secret: bool = False) -> str:
-        """One answer; EOF raises AuthError (nobody is there to answer)."""
-        if secret and self._stdin.isatty():
-            return getpass.getpass(f"{label}: ")
-        print(f"{label}: ", end="", file=self._stdout, flush=True)
-        line = self._stdin.readline()
-        if not line:
-            raise AuthError("no answer on standard input", code="no_input")
-        return line.rstrip("\r\n")
-
-
-def sign_in_on_terminal(client: ServerClient, prompter: TerminalPrompter, attempts: int = 3) -> SignedIn:
-    """Username and password, then the emailed code (``resend`` asks for a new one)."""
-    challenge = None
-    for _ in range(attempts):
-        username = prompter.ask("Username").strip()
-        password = prompter.ask("Password", secret=True)
-        try:
-            challenge = client.login(username, password)
-            break
-        except AuthError as exc:
-            if exc.code == "too_many_attempts":
-                wait = f" Try again in {exc.retry_after_seconds} s." if exc.retry_after_seconds else ""
-                raise AuthError(f"This account is locked for now.{wait}", code=exc.code) from exc
-            prompter.say("Wrong username or password." if exc.code == "invalid_credentials" else str(exc))
-    if challenge is None:
-        raise AuthError("sign-in failed", code="invalid_credentials")
-    prompter.say(f"We sent a 6-digit code to {challenge.sent_to}. Type it, or 'resend' for a new one.")
-    while True:
-        code = prompter.ask("Code").strip()
-        try:
-            if code.lower() == "resend":
-                challenge = client.resend(challenge.challenge_id)
-                prompter.say(f"A new code is on its way to {challenge.sent_to}.")
-                continue
-            return client.verify(challenge.challenge_id, code)
-        except AuthError as exc:
-            messages = {
-                "invalid_code": "That code is not right. Try again.",
-                "code_expired": "That code has expired. Type 'resend' for a new one.",
-                "code_used": "That code was already used. Type 'resend' for a new one.",
-                "resend_too_soon": f"Please wait {exc.retry_after_seconds or 30} s before asking again.",
-            }
-            if exc.code not in messages:
-                raise
-            prompter.say(messages[exc.code])
-
-
-def restore_or_sign_in(
-    settings: AgentSettings, client: ServerClient, prompter: TerminalPrompter
-) -> tuple[str, bool]:
-    """Reuse the saved token when the server still accepts it; otherwise sign in on the terminal.
-
-    Returns (username, offline): when the server cannot be reached the saved session is used as is.
-    """
-    saved = load_session(settings.agent_dir, settings.server_url)
-    if saved is not None:
-        client.set_token(saved.token)
-        try:
-            client.whoami()
-            log.info("signed in as %s (saved session)", saved.username)
-            return saved.username, False
-        except TransientError as exc:
-            log.warning("cannot reach the server (%s): starting offline with the saved session", exc)
-            return saved.username, True
-        except (SessionExpired, VinovaError):
-            log.info("the saved session has ended; please sign in again")
-            clear_session(settings.agent_dir)
-            client.set_token(None)
-    signed_in = sign_in_on_terminal(client, prompter)
-    save_session(
-        settings.agent_dir,
-        SavedSession(settings.server_url, signed_in.username, signed_in.token, signed_in.expires_at),
-    )
-    log.info("signed in as %s", signed_in.username)
-    return signed_in.username, False
 
 
 # --------------------------------------------------------------------------- wiring
@@ -227,12 +141,8 @@ def build_agent(
 ) -> Agent:
     """Assemble the engine from its parts (the composition root's one job)."""
     agent_dir = settings.prepare_agent_dir()
-    holder: dict[str, Agent] = {}
-    poller = ConfigPoller(
-        client,
-        agent_dir / "config.json",
-        on_change=lambda config, changes: holder["agent"].on_config_change(config, changes),
-    )
+    events = EventHub()
+    poller = ConfigPoller(client, agent_dir / "config.json")  # the engine listens to it
     config = poller.current
     if poller.from_cache:
         log.info("using the cached config until the server answers")
@@ -242,16 +152,14 @@ def build_agent(
         timezone_name=config.timezone,
         idle_clock=idle_clock,
     )
-    battery = BatteryMonitor(
-        reader=read_psutil_battery,
-        policy=BatteryPolicy(config.battery_threshold),
-        on_change=lambda suspended, reading: None,
-    )
+    battery = BatteryMonitor(reader=read_psutil_battery, policy=BatteryPolicy(config.battery_threshold))
+    gate = CaptureGate(tracker, battery)
     capture_store = CaptureStore(agent_dir)
     uploads = UploadWorker(
         store=capture_store,
         uploader=build_uploader(settings, client),
         register=lambda record: client.register_screenshot(record.to_registration_json()),
+        events=events,
     )
     captures = ScreenshotManager(
         grab=choose_grabber(),
@@ -259,11 +167,12 @@ def build_agent(
         enqueue=uploads.enqueue,
         username=username,
         prefix=upload_prefix(settings, client),
-        skip_reason=lambda: holder["agent"].capture_skip_reason(),
-        timezone_name=lambda: zone_name(holder["agent"].poller.current.timezone),
+        skip_reason=gate.skip_reason,
+        timezone_name=lambda: zone_name(poller.current.timezone),
         spool_limit_bytes=settings.spool_max_mb * 1024 * 1024,
+        events=events,
     )
-    agent = Agent(
+    return Agent(
         username=username,
         sender=client,
         tracker=tracker,
@@ -275,9 +184,9 @@ def build_agent(
         uploads=uploads,
         on_session_expired=on_session_expired,
         release=(idle_clock.close,) if isinstance(idle_clock, XScreenSaverIdleClock) else (),
+        gate=gate,
+        events=events,
     )
-    holder["agent"] = agent
-    return agent
 
 
 def run_headless(settings: AgentSettings, prompter: TerminalPrompter) -> int:
@@ -351,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.headless:
             log.info("no display: running headless")
         return run_headless(settings, TerminalPrompter())
-    from agent.window.controller import EXIT_NO_WINDOW, run_gui
+    from agent.window.launch import EXIT_NO_WINDOW, run_gui
 
     exit_code = run_gui(settings, ServerClient(settings.server_url), build_agent)
     if exit_code == EXIT_NO_WINDOW:  # e.g. Wayland without XWayland: Tk cannot open a window

@@ -1,9 +1,10 @@
-"""Schedule-driven screen capture, blur, JPEG encode and hand-off to the upload queue.
+"""Schedule-driven screen capture, blur, JPEG encode and hand-off to the upload worker.
 
 The capture job runs on the agent's one ``schedule.Scheduler`` (no thread of its own): every
 ``screenshot_interval`` seconds, or at a random moment inside each interval when
 ``random_capture_time`` is on. Blur happens in memory before anything touches the disk; the
-JPEG is spooled atomically by :class:`upload_queue.CaptureStore` and its id handed to the worker.
+JPEG is spooled atomically by :class:`agent.spool.CaptureStore`, announced as
+:class:`agent.events.Captured`, and its id handed to the upload worker.
 """
 
 from __future__ import annotations
@@ -20,33 +21,23 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from agent.adapters.screen import Grabber
+from agent.events import Captured, EventHub
 from agent.spool import CaptureRecord, CaptureStore
 from contract.config_schema import AgentConfig
 from contract.errors import CaptureFailed
 from contract.screenshots import object_key
+from time_manager import utc_now
 
 if TYPE_CHECKING:
     import schedule
 
 logger = logging.getLogger(__name__)
 
-"""Grabs every screen as one RGB image. Called on the scheduler thread; blocks ~20 ms at 1080p.
-
-Raises :class:`errors.CaptureFailed` when there is no screen to grab.
-"""
-
 JOB_TAG = "screenshot"
 # Measured: OCR that crops, upscales 2x and sharpens still reads text blurred with a Gaussian
 # radius < 12 px or blocks < 16 px at 1080p. Blocks of 16 px, scaled with the screen, and a
 # smooth (bilinear) upscale so the result looks like frosted glass rather than a mosaic.
 BLUR_BLOCK_PX_AT_1080P = 16
-
-
-def utc_now() -> datetime:
-    """The current time, tz-aware UTC."""
-    return datetime.now(UTC)
-
-
 
 
 def blur_block_px(width: int, height: int) -> int:
@@ -76,9 +67,12 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
 class ScreenshotManager:
     """The capture job: decides whether to capture, captures, blurs, spools and enqueues.
 
-    ``skip_reason`` returns why tracking is off right now (idle, paused, battery) or None.
-    ``enqueue`` hands a spooled capture id to the upload worker. All calls come from the
-    scheduler thread except :attr:`last_capture`/:attr:`spool_full`, which any thread may read.
+    ``grab`` returns every screen as one RGB image (scheduler thread, ~20 ms at 1080p; raises
+    CaptureFailed). ``skip_reason`` returns why tracking is off right now (idle, paused, battery,
+    signed out) or None; ``timezone_name`` the IANA zone to stamp captures with. ``enqueue`` hands
+    a spooled capture id to the upload worker; ``events`` receives :class:`agent.events.Captured`
+    first. All calls come from the scheduler thread except :attr:`last_capture`/:attr:`spool_full`,
+    which any thread may read.
     """
 
     def __init__(
@@ -94,6 +88,7 @@ class ScreenshotManager:
         spool_limit_bytes: int,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.grab = grab
         self.store = store
@@ -105,6 +100,7 @@ class ScreenshotManager:
         self.spool_limit_bytes = spool_limit_bytes
         self.clock = clock
         self._rng = rng or random.Random()
+        self.events = events if events is not None else EventHub()
         self._config = AgentConfig()
         self._scheduler: schedule.Scheduler | None = None
         self._generation = 0
@@ -126,11 +122,6 @@ class ScreenshotManager:
         with self._lock:
             return self._spool_full
 
-    @property
-    def config(self) -> AgentConfig:
-        """The policy in force."""
-        return self._config
-
     # ----------------------------------------------------------------- scheduling
     def apply_config(self, config: AgentConfig) -> None:
         """Adopt a new policy; the job is rescheduled when the interval or random mode changed.
@@ -150,13 +141,6 @@ class ScreenshotManager:
         """Add the capture job to the agent's one scheduler."""
         self._scheduler = scheduler
         self._reschedule()
-
-    def uninstall(self) -> None:
-        """Remove the capture job(s) from the scheduler."""
-        if self._scheduler is not None:
-            self._generation += 1
-            self._scheduler.clear(JOB_TAG)
-            self._scheduled_shape = None
 
     def _shape(self) -> tuple[int, bool]:
         return (self._config.screenshot_interval, self._config.random_capture_time)
@@ -258,6 +242,8 @@ class ScreenshotManager:
         )
         if record is None:
             return None
+        # Announced before it is queued: once queued, the worker may upload and delete the file.
+        self.events.publish(Captured(record, data))
         self.enqueue(record.capture_id)
         with self._lock:
             self._last_capture = record

@@ -161,26 +161,3 @@ def local_day_bounds(day: date, zone_name: str) -> tuple[datetime, datetime]:
 def local_date(moment: datetime, zone_name: str) -> date:
     """The local calendar date of ``moment`` in the zone."""
     return to_local(moment, zone_name).date()
-
-
-def minute_floor(moment: datetime) -> datetime:
-    """The start of the UTC minute containing ``moment``."""
-    return to_utc(moment).replace(second=0, microsecond=0)
-
-
-def slot_start(moment: datetime, minutes: int = 10) -> datetime:
-    """The start of the UTC-aligned slot (:00, :10, … for 10 minutes) containing ``moment``.
-
-    ``minutes`` must divide a day (1440) so slots line up with UTC midnight and the hour.
-    """
-    if minutes <= 0 or 1440 % minutes:
-        raise ValueError(f"slot length {minutes} minutes does not divide a day")
-    slot_seconds = minutes * 60
-    whole_seconds = int(to_utc(moment).timestamp() // 1)
-    return utc_from_timestamp(whole_seconds - whole_seconds % slot_seconds)
-
-
-def parse_utc(text: str) -> datetime:
-    """Parse ISO 8601 with an explicit offset (or ``Z``) into a UTC datetime; ValueError otherwise."""
-    moment = datetime.fromisoformat(text)
-    return to_utc(moment)

@@ -1,9 +1,10 @@
 """The agent's HTTP client for the Vinova server: sign-in, config, activity and screenshot calls.
 
-Every library error is translated here, at the boundary (STYLE §4):
-network errors, timeouts, 408, 429 and 5xx → TransientError; 401 on a token call → SessionExpired;
-sign-in refusals → AuthError with the server's stable code; other 4xx → PermanentError.
-Responses are classified on explicit status codes, never on a Response's truthiness.
+Every library error is translated here, at the boundary (STYLE §4), by the one retry table
+(:mod:`contract.retry`): RETRY (network errors, timeouts, 408, 429, 5xx) → TransientError;
+SIGN_IN (401) → SessionExpired; anything else → PermanentError. Sign-in refusals become AuthError
+with the server's stable code. Answers are classified on explicit status codes and error codes,
+never on a Response's truthiness.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 import requests
 
 from contract.errors import AuthError, PermanentError, SessionExpired, TransientError
+from contract.retry import RETRY, SIGN_IN, classify, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUSES = frozenset({408, 429})
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
@@ -48,16 +49,6 @@ class ConfigResponse:
 
     payload: dict[str, Any] | None
     etag: str | None
-
-
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _error_fields(response: requests.Response) -> tuple[str, str]:
@@ -132,15 +123,17 @@ class ServerClient:
             raise TransientError(f"{method} {path}: cannot reach the server ({type(exc).__name__})") from exc
 
     @staticmethod
-    def _raise_for_status(response: requests.Response, what: str, *, token_call: bool = True) -> None:
-        """Translate a non-2xx/304 answer into the error hierarchy."""
+    def _raise_for_status(response: requests.Response, what: str) -> None:
+        """Translate a non-2xx/304 answer of a token call into the error hierarchy (by the retry table)."""
         status = response.status_code
         if status < 400:
             return
         code, message = _error_fields(response)
-        if status >= 500 or status in RETRYABLE_STATUSES:
-            raise TransientError(f"{what}: HTTP {status} ({code})", _retry_after_seconds(response))
-        if status == 401 and token_call:
+        outcome = classify(status, code)
+        if outcome is RETRY:
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            raise TransientError(f"{what}: HTTP {status} ({code})", retry_after)
+        if outcome is SIGN_IN:
             raise SessionExpired(f"{what}: the server no longer accepts this session ({code})")
         raise PermanentError(f"{what}: HTTP {status} {code}: {message}")
 
@@ -148,11 +141,11 @@ class ServerClient:
     def _auth_call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self._request("POST", path, json_body=body, authenticated=False)
         status = response.status_code
-        if status >= 500 or status == 408:
-            raise TransientError(f"sign-in: the server failed (HTTP {status})")
         if status >= 400:
             code, message = _error_fields(response)
-            retry_after = _retry_after_seconds(response)
+            if classify(status, code) is RETRY:
+                raise TransientError(f"sign-in: the server failed (HTTP {status})")
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             wait_seconds = None if retry_after is None else int(retry_after)
             raise AuthError(message, code=code, retry_after_seconds=wait_seconds)
         data = response.json()

@@ -1,4 +1,4 @@
-"""The agent's engine: settings, the one scheduler thread and its jobs, pause/resume, clean stop.
+"""The agent's engine: the one scheduler thread and its jobs, pause/resume, events, clean stop.
 
 Both faces of the agent run this same engine: ``main.py --headless`` (terminal) and the Tk window.
 
@@ -6,125 +6,40 @@ Threads (STYLE §3):
     scheduler thread  — one ``schedule.Scheduler``: activity flush/send (5 s), battery poll (30 s),
                         config poll (``config_poll_interval``), and the capture job when installed
     input listeners   — pynput's own threads; they only bump counters in the tracker
-    upload worker     — fed by a queue.Queue (screenshot_manager/upload_queue)
+    upload worker     — fed by a queue.Queue (agent.worker.UploadWorker)
 Every wait is ``stop_event.wait(...)``, so ``stop()`` returns within about a second.
+Events (:mod:`agent.events`) go out on :attr:`Agent.events`: Captured (screenshot manager),
+Uploaded (upload worker) and ConfigApplied (here).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import schedule
-from dotenv import dotenv_values
 
-from activity_tracker import ActivityTracker, InputSource
+from activity_tracker import ActivityTracker
+from agent.backoff import Backoff
+from agent.events import ConfigApplied, EventHub
+from agent.gate import CaptureGate
 from agent.outbox import Outbox
+from agent.seams import InputSource
 from battery_manager import BatteryMonitor, BatteryReading
 from config_updater import ConfigPoller
 from contract.config_schema import AgentConfig
-from contract.errors import ConfigError, PermanentError, SessionExpired, TransientError
+from contract.errors import PermanentError, SessionExpired, TransientError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVER_URL = "http://127.0.0.1:5000"
 ACTIVITY_FLUSH_SECONDS = 5
 BATTERY_POLL_SECONDS = 30
 ACTIVITY_BATCH_SIZE = 500
-BACKOFF_INITIAL_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 300.0
-
-
-def default_agent_dir() -> Path:
-    """The user's data directory for Vinova on this platform."""
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "Vinova"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "Vinova"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "vinova"
-
-
-@dataclass(frozen=True, slots=True)
-class AgentSettings:
-    """Where the agent talks to and keeps its files; policy (intervals, blur…) comes from the server."""
-
-    server_url: str = DEFAULT_SERVER_URL
-    agent_dir: Path = field(default_factory=default_agent_dir)
-    s3_bucket: str | None = None
-    s3_prefix: str = ""
-    aws_region: str | None = None
-    s3_endpoint_url: str | None = None
-    spool_max_mb: int = 2048
-    log_level: str = "INFO"
-
-    @classmethod
-    def load(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        flags: Mapping[str, Any] | None = None,
-        dotenv_paths: tuple[Path, ...] | None = None,
-    ) -> AgentSettings:
-        """Defaults < ``.env`` < environment < command-line flags; a bad value raises ConfigError."""
-        merged: dict[str, str] = {}
-        project_env = Path(__file__).resolve().parents[1] / ".env"
-        paths = dotenv_paths if dotenv_paths is not None else (project_env, Path(".env"))
-        for path in paths:
-            if path.is_file():
-                merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-        merged.update(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
-        names = {
-            "VINOVA_SERVER_URL": "server_url",
-            "VINOVA_AGENT_DIR": "agent_dir",
-            "S3_BUCKET": "s3_bucket",
-            "S3_PREFIX": "s3_prefix",
-            "AWS_REGION": "aws_region",
-            "S3_ENDPOINT_URL": "s3_endpoint_url",
-            "VINOVA_SPOOL_MAX_MB": "spool_max_mb",
-            "VINOVA_LOG_LEVEL": "log_level",
-        }
-        for variable, attribute in names.items():
-            if merged.get(variable):
-                values[attribute] = merged[variable]
-        for attribute, value in (flags or {}).items():
-            if value is not None and attribute in cls.__slots__:
-                values[attribute] = value
-        errors: dict[str, str] = {}
-        if "agent_dir" in values:
-            values["agent_dir"] = Path(values["agent_dir"]).expanduser()
-        if "spool_max_mb" in values:
-            try:
-                values["spool_max_mb"] = int(values["spool_max_mb"])
-                if values["spool_max_mb"] < 1:
-                    raise ValueError
-            except ValueError:
-                errors["VINOVA_SPOOL_MAX_MB"] = "must be a whole number of megabytes ≥ 1"
-        server_url = str(values.get("server_url", DEFAULT_SERVER_URL))
-        if not server_url.startswith(("http://", "https://")):
-            errors["VINOVA_SERVER_URL"] = "must start with http:// or https://"
-        level = str(values.get("log_level", "INFO")).upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            errors["VINOVA_LOG_LEVEL"] = "must be DEBUG, INFO, WARNING or ERROR"
-        values["log_level"] = level
-        if errors:
-            raise ConfigError(errors)
-        return cls(**values)
-
-    def prepare_agent_dir(self) -> Path:
-        """Create the agent data dir (0700) and return it."""
-        self.agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.agent_dir.chmod(0o700)
-        return self.agent_dir
 
 
 class CaptureJobs(Protocol):
@@ -136,7 +51,7 @@ class CaptureJobs(Protocol):
 
 
 class UploadJobs(Protocol):
-    """What the engine needs of the upload worker (upload_queue.UploadWorker)."""
+    """What the engine needs of the upload worker (agent.worker.UploadWorker)."""
 
     def start(self) -> None: ...
 
@@ -148,37 +63,9 @@ class UploadJobs(Protocol):
 
 
 class ActivitySender(Protocol):
-    """Sends samples to ``POST /activity`` (server_client.ServerClient); may block up to its timeout."""
+    """Sends samples to ``POST /activity`` (agent.client.ServerClient); may block up to its timeout."""
 
     def post_activity(self, samples: list[dict[str, Any]], agent: dict[str, int] | None = None) -> int: ...
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter, on the monotonic clock."""
-
-    initial_seconds: float = BACKOFF_INITIAL_SECONDS
-    max_seconds: float = BACKOFF_MAX_SECONDS
-    failures: int = 0
-    next_attempt_at: float = 0.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def ready(self, now: float) -> bool:
-        """Whether the next attempt may go now."""
-        return now >= self.next_attempt_at
-
-    def failed(self, now: float, at_least_seconds: float | None = None) -> float:
-        """Record a failure; returns the delay before the next attempt."""
-        self.failures += 1
-        ceiling = min(self.max_seconds, self.initial_seconds * 2 ** (self.failures - 1))
-        delay = max(self.rng.uniform(ceiling / 2, ceiling), at_least_seconds or 0.0)
-        self.next_attempt_at = now + delay
-        return delay
-
-    def succeeded(self) -> None:
-        """Reset after a success."""
-        self.failures = 0
-        self.next_attempt_at = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +76,17 @@ class AgentStatus:
     offline: bool
     samples_waiting: int
     config: AgentConfig
-    config_changed_at: Any
+    config_changed_at: datetime | None
     battery: BatteryReading | None
     session_expired: bool
 
 
 class Agent:
-    """Runs the agent's periodic jobs on one scheduler thread and owns start/stop/pause."""
+    """Runs the agent's periodic jobs on one scheduler thread and owns start/stop/pause.
+
+    ``gate`` holds the pause and session switches the capture job consults (made from the tracker
+    and the battery when not given); ``events`` is the hub every part publishes on.
+    """
 
     def __init__(
         self,
@@ -212,6 +103,8 @@ class Agent:
         on_session_expired: Callable[[], None] | None = None,
         release: tuple[Callable[[], None], ...] = (),
         monotonic: Callable[[], float] = time.monotonic,
+        gate: CaptureGate | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.username = username
         self._sender = sender
@@ -234,8 +127,19 @@ class Agent:
         self._started = False
         self._stopped = False
         self.offline = False
-        self.session_expired = False
-        self.paused = False
+        self.gate = gate if gate is not None else CaptureGate(tracker, battery)
+        self.events = events if events is not None else EventHub()
+        poller.listen(self.on_config_change)
+
+    @property
+    def paused(self) -> bool:
+        """True between pause() and resume()."""
+        return self.gate.paused
+
+    @property
+    def session_expired(self) -> bool:
+        """True after the server refused our token, until session_renewed()."""
+        return self.gate.session_expired
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -244,18 +148,18 @@ class Agent:
             if self._started:
                 return
             self._started = True
-        self._apply_config(self.poller.current)
+        self._apply_config(self.poller.current, {})
         if self._input_source is not None:
             self._input_source.start(self.tracker)
         if self.uploads is not None:
             self.uploads.start()
         every = self.scheduler.every
-        every(ACTIVITY_FLUSH_SECONDS).seconds.do(self._guarded, "activity", self.flush_activity)
-        every(BATTERY_POLL_SECONDS).seconds.do(self._guarded, "battery", self.poll_battery)
+        every(ACTIVITY_FLUSH_SECONDS).seconds.do(self.run_job, "activity", self.flush_activity)
+        every(BATTERY_POLL_SECONDS).seconds.do(self.run_job, "battery", self.poll_battery)
         self._schedule_config_poll(self.poller.current.config_poll_interval)
         if self.captures is not None:
             self.captures.install(self.scheduler)
-        self._guarded("battery", self.poll_battery)
+        self.run_job("battery", self.poll_battery)
         self._thread = threading.Thread(target=self._run_scheduler, name="vinova-scheduler", daemon=True)
         self._thread.start()
         log.info("agent started for %s", self.username)
@@ -296,7 +200,7 @@ class Agent:
             idle = self.scheduler.idle_seconds
             self._stop_event.wait(1.0 if idle is None else min(1.0, max(0.05, idle)))
 
-    def _guarded(self, name: str, job: Callable[[], Any]) -> None:
+    def run_job(self, name: str, job: Callable[[], Any]) -> None:
         """The job boundary: one failing job logs and never kills the scheduler thread."""
         try:
             job()
@@ -330,8 +234,7 @@ class Agent:
                 return
             except PermanentError as exc:
                 # Kept, never dropped: retried at the slowest pace and reported each time.
-                self._send_backoff.failures = 99
-                delay = self._send_backoff.failed(self._monotonic())
+                delay = self._send_backoff.refused(self._monotonic())
                 log.error("the server refused %d activity minutes (kept, retry in %.0f s): %s",
                           len(batch), delay, exc)
                 return
@@ -362,64 +265,53 @@ class Agent:
 
     # ------------------------------------------------------------------ config
     def on_config_change(self, config: AgentConfig, changes: Mapping[str, Any]) -> None:
-        """Callback for ConfigPoller: apply a new config to the running jobs at once."""
-        self._apply_config(config)
+        """ConfigPoller's listener: apply a new config to the running jobs at once."""
+        self._apply_config(config, changes)
         if "config_poll_interval" in changes and self._started:
             self._schedule_config_poll(config.config_poll_interval)
 
-    def _apply_config(self, config: AgentConfig) -> None:
+    def _apply_config(self, config: AgentConfig, changes: Mapping[str, Any]) -> None:
         self.tracker.set_idle_threshold(config.idle_threshold)
         self.tracker.set_timezone(config.timezone)
         self.tracker.set_suspended(self.battery.set_threshold(config.battery_threshold))
         if self.captures is not None:
             self.captures.apply_config(config)
+        self.events.publish(ConfigApplied(config, dict(changes)))
 
     def _schedule_config_poll(self, interval_seconds: int) -> None:
         if self._config_job is not None:
             self.scheduler.cancel_job(self._config_job)
         self._config_job = self.scheduler.every(interval_seconds).seconds.do(
-            self._guarded, "config", self.poll_config
+            self.run_job, "config", self.poll_config
         )
 
     # ------------------------------------------------------------------ user actions
     def pause(self) -> None:
         """Stop counting activity and capturing until resume()."""
-        if not self.paused:
-            self.paused = True
+        if not self.gate.paused:
+            self.gate.paused = True
             self.tracker.set_paused(True)
             log.info("tracking paused by the user")
 
     def resume(self) -> None:
         """Undo pause()."""
-        if self.paused:
-            self.paused = False
+        if self.gate.paused:
+            self.gate.paused = False
             self.tracker.set_paused(False)
             log.info("tracking resumed by the user")
 
-    def capture_skip_reason(self) -> str | None:
-        """Why a capture must not happen now (None = go ahead); called by the capture job."""
-        if self.session_expired:
-            return "signed out"
-        if self.paused:
-            return "tracking is paused"
-        if self.battery.suspended:
-            return "battery low: tracking suspended"
-        if self.tracker.state == "idle":
-            return "the user is idle"
-        return None
-
     # ------------------------------------------------------------------ session
     def _handle_session_expired(self) -> None:
-        if self.session_expired:
+        if self.gate.session_expired:
             return
-        self.session_expired = True
+        self.gate.session_expired = True
         log.warning("the server ended this session: capturing stopped until you sign in again")
         if self._on_session_expired is not None:
             self._on_session_expired()
 
     def session_renewed(self) -> None:
         """After a new sign-in: capture and send again."""
-        self.session_expired = False
+        self.gate.session_expired = False
         self._send_backoff.succeeded()
         if self.uploads is not None:
             self.uploads.resume()

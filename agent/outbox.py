@@ -1,54 +1,28 @@
 """The agent's local SQLite outbox of activity samples: written before sending, deleted once accepted.
 
 A completed minute is committed here within seconds of ending, so killing the agent (even with -9)
-loses at most the minute in progress. The file is ``<agent_dir>/agent.db`` (shared with the
-capture store's own table); WAL mode lets both connections write without blocking each other long.
+loses at most the minute in progress. The table ``samples`` lives in ``<agent_dir>/agent.db``, opened
+by :func:`agent.localdb.open_agent_db` (which also holds the capture spool's table).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from agent.localdb import open_agent_db
 from contract.activity import MinuteSample
-
-DATABASE_NAME = "agent.db"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS samples (
-    username     TEXT NOT NULL,
-    minute_start TEXT NOT NULL,
-    payload      TEXT NOT NULL,
-    PRIMARY KEY (username, minute_start)
-)
-"""
-
-
-def open_agent_database(agent_dir: Path) -> sqlite3.Connection:
-    """Open ``agent.db`` (0600) in WAL mode for use from several threads behind the caller's lock."""
-    path = agent_dir / DATABASE_NAME
-    if not path.exists():
-        path.touch(mode=0o600)
-    path.chmod(0o600)
-    connection = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA busy_timeout=10000")
-    return connection
 
 
 class Outbox:
     """Activity samples waiting for the server, per user; safe to call from any thread."""
 
     def __init__(self, agent_dir: Path) -> None:
-        self._connection = open_agent_database(agent_dir)
+        self._connection = open_agent_db(agent_dir)
         self._lock = threading.Lock()
-        with self._lock:
-            self._connection.execute(_SCHEMA)
 
     def add(self, username: str, samples: Iterable[MinuteSample]) -> int:
         """Store samples (a minute stored twice keeps the newer copy); returns how many."""

@@ -4,13 +4,9 @@ A capture is written to ``<agent_dir>/spool/`` and recorded in the table ``captu
 ``<agent_dir>/agent.db`` before it is queued. The worker (a ``queue.Queue`` feeding a few threads)
 PUTs each file, registers it with ``POST /screenshots`` and only then deletes the local file, so a
 ``kill -9`` at any moment loses nothing: on start everything left in the spool is queued again.
-Keys are content-addressed (:func:`storage.object_key`), so a retried upload overwrites the same
-object and can never create a duplicate.
-
-Uploaders (one interface, three ways):
-
-* :class:`DirectS3Uploader` — the agent holds bucket credentials (boto3, standard AWS chain);
-* :class:`PresignedUploader` — the server signs each PUT (S3 presigned URL or its own local store).
+Keys are content-addressed (:func:`contract.screenshots.object_key`), so a retried upload
+overwrites the same object and can never create a duplicate. The uploaders are in
+:mod:`agent.uploaders`, the worker in :mod:`agent.worker`.
 """
 
 from __future__ import annotations
@@ -27,36 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.localdb import open_agent_db
 from contract.private_files import write_private_file
+from time_manager import utc_now
 
 logger = logging.getLogger(__name__)
 
 
-DEFAULT_SPOOL_MAX_MB = 2048  # VINOVA_SPOOL_MAX_MB: captures pause (never delete) beyond this
 QUEUED = "queued"
 UPLOADED = "uploaded"
 KEPT_ASIDE = "kept_aside"
 _WRITING = "writing"  # row exists, file not yet renamed into place (a crash here leaves nothing)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS captures (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    file_name TEXT NOT NULL,
-    taken_at TEXT NOT NULL,
-    timezone TEXT NOT NULL,
-    blurred INTEGER NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    uploaded_at TEXT
-);
-CREATE INDEX IF NOT EXISTS captures_status ON captures (status, id);
-"""
 _SELECT_BY_ID = (
     "SELECT id, key, file_name, taken_at, timezone, blurred, width, height, size_bytes, sha256,"
     " status, reason, attempts FROM captures WHERE id = ?"
@@ -109,26 +87,17 @@ def spool_file_name(key: str) -> str:
 class CaptureStore:
     """The ``captures`` table and the spool folder; safe to call from any thread.
 
-    Uses its own SQLite connection (WAL, ``busy_timeout``) because ``agent.db`` is shared with the
-    activity samples. Files are 0600 in a 0700 folder.
+    Uses its own connection from :func:`agent.localdb.open_agent_db` (the outbox holds another).
+    Files are 0600 in a 0700 folder.
     """
 
-    def __init__(self, agent_dir: Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, agent_dir: Path) -> None:
         self.agent_dir = Path(agent_dir)
         self.spool_dir = self.agent_dir / "spool"
-        self.agent_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._connection = open_agent_db(self.agent_dir)
         self.spool_dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.spool_dir, 0o700)
-        database = self.agent_dir / "agent.db"
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(
-            database, timeout=busy_timeout_ms / 1000, check_same_thread=False, isolation_level=None
-        )
-        os.chmod(database, 0o600)
-        self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self._connection.execute("PRAGMA journal_mode = WAL")
-        self._connection.execute("PRAGMA synchronous = NORMAL")
-        self._connection.executescript(_SCHEMA)
 
     def close(self) -> None:
         """Close the connection."""
@@ -247,7 +216,7 @@ class CaptureStore:
 
         A crash between the two leaves a file whose row says uploaded; :meth:`recover` removes it.
         """
-        moment = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+        moment = (now or utc_now()).astimezone(UTC).isoformat()
         with self._transaction() as connection:
             row = connection.execute("SELECT file_name FROM captures WHERE id = ?", (capture_id,)).fetchone()
             connection.execute(
@@ -356,19 +325,3 @@ def _file_matches(path: Path, size_bytes: int, sha256_hex: str) -> bool:
     except OSError:
         return False
     return len(data) == size_bytes and hashlib.sha256(data).hexdigest() == sha256_hex
-
-
-# --------------------------------------------------------------------------- uploaders
-
-
-
-
-
-
-
-
-# --------------------------------------------------------------------------- the worker
-
-
-
-

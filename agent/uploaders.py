@@ -1,8 +1,13 @@
-"""Uploaders, one interface: the agent's own S3 credentials, or a PUT the server signs for each capture."""
+"""Uploaders, one interface, two ways: the agent's own S3 credentials, or a PUT the server signs.
+
+Both classify a failed PUT with the one retry table (:mod:`contract.retry`, ``STORE_CODES``).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -10,6 +15,7 @@ import requests
 
 from agent.spool import CaptureRecord
 from contract.errors import PermanentError, SessionExpired, TransientError
+from contract.retry import REFUSE, RESIGN, RETRY, SIGN_IN, STORE_CODES, Outcome, classify, retry_after_seconds
 from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
 
 logger = logging.getLogger(__name__)
@@ -26,13 +32,23 @@ class Uploader(Protocol):
         ...
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
+def store_error_code(body: bytes) -> str | None:
+    """The stable code of an object store's error body: S3's XML ``<Code>`` or the local store's JSON."""
+    text = body.strip()
+    if text.startswith(b"<"):
+        try:
+            root = ElementTree.fromstring(text)  # noqa: S314 - the answer of our own object store
+        except ElementTree.ParseError:
+            return None
+        element = root if root.tag == "Code" else root.find("Code")
+        return element.text if element is not None and element.text else None
     try:
-        return max(0.0, float(value))
+        data = json.loads(text)
     except ValueError:
         return None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 class DirectS3Uploader:
@@ -45,7 +61,7 @@ class DirectS3Uploader:
         self.bucket = bucket
 
     def put(self, record: CaptureRecord, data: bytes) -> None:
-        """``put_object``; botocore errors become TransientError/PermanentError."""
+        """``put_object``; botocore errors become TransientError/PermanentError by the retry table."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
@@ -53,16 +69,14 @@ class DirectS3Uploader:
                 Bucket=self.bucket, Key=record.key, Body=data, ContentType=JPEG_CONTENT_TYPE
             )
         except ClientError as exc:
-            response = exc.response
-            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = response.get("Error", {}).get("Code", "")
-            retry_after = _retry_after_seconds(
-                response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
-            )
-            if isinstance(status, int) and (status >= 500 or status in (408, 429)):
+            metadata = exc.response.get("ResponseMetadata", {})
+            status = metadata.get("HTTPStatusCode")
+            code = exc.response.get("Error", {}).get("Code", "")
+            outcome = classify(status if isinstance(status, int) else 400, code, STORE_CODES)
+            if outcome is RETRY:
+                retry_after = retry_after_seconds(metadata.get("HTTPHeaders", {}).get("retry-after"))
                 raise TransientError(f"S3 answered {status} {code}", retry_after) from exc
-            if code in {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"}:
-                raise TransientError(f"S3 answered {code}", retry_after) from exc
+            # botocore signs every request afresh: a stale signature (RESIGN) cannot be renewed here.
             raise PermanentError(f"S3 refused the upload: {status} {code}") from exc
         except NoCredentialsError as exc:
             raise PermanentError("no AWS credentials for the bucket (aws configure)") from exc
@@ -75,6 +89,8 @@ class PresignedUploader:
     """Asks the server to sign each PUT (``POST /uploads/sign``), then PUTs with ``requests``.
 
     ``sign`` is called on the upload thread and raises the same three errors as :class:`Uploader`.
+    A RESIGN answer (an expired or stale URL) is signed again and PUT once more at once; a fresh URL
+    refused the same way is refused for good.
     """
 
     mode = "server-signed"
@@ -91,25 +107,34 @@ class PresignedUploader:
         self.timeout_seconds = timeout_seconds
 
     def put(self, record: CaptureRecord, data: bytes) -> None:
-        """Sign, PUT, classify the answer by explicit status codes."""
+        """Sign, PUT, classify the answer by its status and the store's error code."""
+        outcome, status, code, retry_after = self._put_once(record, data)
+        if outcome is RESIGN:
+            logger.info("the store refused a signed URL (%s %s); signing it again", status, code)
+            outcome, status, code, retry_after = self._put_once(record, data)
+            if outcome is RESIGN:
+                outcome = REFUSE
+        if outcome is None:
+            return
+        if outcome is RETRY:
+            raise TransientError(f"store answered {status} {code or ''}".rstrip(), retry_after)
+        if outcome is SIGN_IN:
+            raise SessionExpired()
+        raise PermanentError(f"store refused the upload: {status} {code or ''}".rstrip())
+
+    def _put_once(
+        self, record: CaptureRecord, data: bytes
+    ) -> tuple[Outcome | None, int | None, str | None, float | None]:
+        """One signed PUT: (outcome or None on success, status, store error code, Retry-After)."""
         signed = self.sign(record)
         try:
             response = self.session.request(
                 signed.method, signed.url, data=data, headers=signed.headers, timeout=self.timeout_seconds
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"upload of {record.key} failed: {type(exc).__name__}") from exc
         except requests.RequestException as exc:
+            # The exception's text may carry the URL and its signature: only its type is reported.
             raise TransientError(f"upload of {record.key} failed: {type(exc).__name__}") from exc
         status = response.status_code
-        if 200 <= status < 300:
-            return
-        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-        if status >= 500 or status in (408, 429):
-            raise TransientError(f"store answered {status}", retry_after)
-        if status == 401:
-            raise SessionExpired()
-        if status == 403 and "expired" in response.text.lower():
-            # A URL that outlived its 15 minutes (a long outage mid-PUT): sign again next time.
-            raise TransientError("the signed URL expired", retry_after)
-        raise PermanentError(f"store refused the upload: {status}")
+        code = store_error_code(response.content) if status >= 400 else None
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        return classify(status, code, STORE_CODES), status, code, retry_after

@@ -9,12 +9,15 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from agent.backoff import Backoff
+from agent.events import EventHub, Uploaded
 from agent.spool import KEPT_ASIDE, QUEUED, UPLOADED, CaptureRecord, CaptureStore
 from agent.uploaders import Uploader
 from contract.errors import PermanentError, SessionExpired, TransientError
+from time_manager import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +37,14 @@ class UploadStatus:
     last_error: str | None = None
 
 
-@dataclass
-class _Backoff:
-    """Shared by every upload thread: one failing item pauses them all (no hammering while offline)."""
-
-    consecutive_failures: int = 0
-    not_before_monotonic: float = 0.0
-    last_failure_monotonic: float = 0.0
-    last_error: str | None = None
-    delays_seconds: list[float] = field(default_factory=list)
-
-
 class UploadWorker:
     """A ``queue.Queue`` of capture ids drained by ``concurrency`` threads, with global backoff.
 
     Per item: read file → ``uploader.put`` → ``register`` (POST /screenshots, idempotent) → mark
-    uploaded → delete the local file. TransientError: back off (1 s doubling to 5 min, with jitter)
-    and try again; SessionExpired: stop sending until :meth:`resume`; PermanentError: keep aside.
+    uploaded → delete the local file → publish :class:`~agent.events.Uploaded` on ``events``.
+    TransientError: every thread backs off (one :class:`~agent.backoff.Backoff`, 1 s doubling to
+    5 min, equal jitter) and tries again; SessionExpired: stop sending until :meth:`resume`;
+    PermanentError: keep aside. ``monotonic`` times the backoff, ``clock`` (tz-aware UTC) dates it.
     """
 
     def __init__(
@@ -64,21 +58,23 @@ class UploadWorker:
         backoff_max_seconds: float = 300.0,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = utc_now,
+        events: EventHub | None = None,
     ) -> None:
         self.store = store
         self.uploader = uploader
         self.register = register
         self.concurrency = max(1, concurrency)
-        self.backoff_initial_seconds = backoff_initial_seconds
-        self.backoff_max_seconds = backoff_max_seconds
-        self._rng = rng or random.Random()
         self._monotonic = monotonic
+        self._clock = clock
+        self.events = events if events is not None else EventHub()
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._queued_ids: set[int] = set()
         self._condition = threading.Condition()
         self._stopping = False
         self._session_expired = False
-        self._backoff = _Backoff()
+        self._backoff = Backoff(backoff_initial_seconds, backoff_max_seconds, rng or random.Random())
+        self._last_error: str | None = None
         self._threads: list[threading.Thread] = []
 
     # ----------------------------------------------------------------- control
@@ -137,19 +133,18 @@ class UploadWorker:
         """Send again after a new sign-in; also clears the backoff so uploads start at once."""
         with self._condition:
             self._session_expired = False
-            self._backoff.not_before_monotonic = 0.0
-            self._backoff.consecutive_failures = 0
+            self._backoff.succeeded()
             self._condition.notify_all()
 
     def status(self) -> UploadStatus:
         """Counts and retry state for the GUI."""
         counts = self.store.counts()
         with self._condition:
-            remaining = self._backoff.not_before_monotonic - self._monotonic()
-            offline = self._backoff.consecutive_failures > 0
-            last_error = self._backoff.last_error
+            remaining = self._backoff.remaining(self._monotonic())
+            offline = self._backoff.failures > 0
+            last_error = self._last_error
             session_expired = self._session_expired
-        next_retry_at = datetime.now(UTC) + timedelta(seconds=remaining) if remaining > 0 else None
+        next_retry_at = self._clock() + timedelta(seconds=remaining) if remaining > 0 else None
         return UploadStatus(
             waiting=counts[QUEUED],
             kept_aside=counts[KEPT_ASIDE],
@@ -172,7 +167,7 @@ class UploadWorker:
                 if self._session_expired:
                     self._condition.wait()
                     continue
-                remaining = self._backoff.not_before_monotonic - self._monotonic()
+                remaining = self._backoff.remaining(self._monotonic())
                 if remaining <= 0:
                     return True
                 self._condition.wait(remaining)
@@ -231,40 +226,23 @@ class UploadWorker:
             logger.warning("capture %s kept aside: %s", record.key, exc)
             self.store.keep_aside(capture_id, str(exc))
             return False
-        self.store.mark_uploaded(capture_id)
+        self.store.mark_uploaded(capture_id, self._clock())
         self._note_success()
         logger.debug("uploaded %s", record.key)
+        self.events.publish(Uploaded(record))
         return False
 
     def _note_failure(self, message: str, retry_after_seconds: float | None, started: float) -> None:
         with self._condition:
-            backoff = self._backoff
-            # Attempts that were already in flight when the last failure was seen do not escalate
-            # the delay again: one outage seen by four threads is still one failure.
-            if started >= backoff.last_failure_monotonic or backoff.consecutive_failures == 0:
-                backoff.consecutive_failures += 1
-            backoff.last_failure_monotonic = self._monotonic()
-            ceiling = min(
-                self.backoff_max_seconds,
-                self.backoff_initial_seconds * 2 ** min(backoff.consecutive_failures - 1, 30),
-            )
-            # "Equal jitter": at least half the step, so a fleet of agents spreads out but still backs off.
-            delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-            if retry_after_seconds is not None:
-                delay = max(delay, min(retry_after_seconds, self.backoff_max_seconds))
-            candidate = self._monotonic() + delay
-            if candidate > backoff.not_before_monotonic:
-                backoff.not_before_monotonic = candidate
-                backoff.delays_seconds.append(delay)
-                del backoff.delays_seconds[:-50]
-            first = backoff.last_error is None
-            backoff.last_error = message
+            delay = self._backoff.failed(self._monotonic(), retry_after_seconds, started_at=started)
+            first = self._last_error is None
+            self._last_error = message
         log = logger.warning if first else logger.info
         log("upload failed (%s); retrying in %.1f s", message, delay)
 
     def _note_success(self) -> None:
         with self._condition:
-            if self._backoff.consecutive_failures:
+            if self._backoff.failures:
                 logger.info("uploads are flowing again")
-            self._backoff.consecutive_failures = 0
-            self._backoff.last_error = None
+            self._backoff.succeeded()
+            self._last_error = None

@@ -6,13 +6,14 @@ Seeds a fresh database (SQLite in a temp dir; PostgreSQL in a throwaway schema w
 given or VINOVA_TEST_DATABASE_URL is set) with bulk inserts (executemany / COPY) and fills the
 15-minute rollup with ``rollups.rebuild_rollup`` (the upsert's SQL), then times on the server
 side: one user's diary day, the 30-day team report, the CSV export of that report and Team
-today, both as the reports.py call and as the whole /admin request through Flask (template
+today, both as the server/reports/ call and as the whole /admin request through Flask (template
 included).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import os
 import random
@@ -35,9 +36,15 @@ import sqlalchemy
 from sqlalchemy import insert, select
 
 import time_manager
-from server import reports
-from server.db import activity_data, config_data, database, models, rollups
+from contract.activity import MAX_SAMPLES_PER_BATCH, MinuteSample
+from server.db import activity_data, database, models, rollups
 from server.db.database import Database
+from server.db.users import find_user
+from server.reports.csv_export import write_report_csv
+from server.reports.days import Report, team_report
+from server.reports.diary import DiaryDay, diary_day
+from server.reports.team import team_today
+from server.reports.zones import user_zones
 
 USER_COUNT = 50
 DAY_COUNT = 30
@@ -147,47 +154,47 @@ def measure(database: database.Database, url: str, data_dir: Path) -> None:
     """Print the figures for one seeded database."""
     last_day = NOW.date() - timedelta(days=1)
     first_day = last_day - timedelta(days=DAY_COUNT - 1)
-    diary_day = last_day - timedelta(days=2)
+    shown_day = last_day - timedelta(days=2)
 
-    def diary() -> object:
+    def diary() -> DiaryDay:
         with database.session() as session:
-            user = config_data.find_user(session, "user01")
+            user = find_user(session, "user01")
             assert user is not None
-            zone = reports.user_zones(session, [user])[user.id]
-            return reports.diary_day(session, user, diary_day, zone)
+            zone = user_zones(session, [user])[user.id]
+            return diary_day(session, user, shown_day, zone)
 
-    def report() -> reports.Report:
+    def report() -> Report:
         with database.session() as session:
-            return reports.team_report(session, first_day, last_day)
+            return team_report(session, first_day, last_day)
 
     def report_csv() -> str:
         buffer = io.StringIO()
-        reports.write_report_csv(report(), buffer)
+        write_report_csv(report(), buffer)
         return buffer.getvalue()
 
     def team() -> object:
         with database.session() as session:
-            return reports.team_today(session, NOW)
+            return team_today(session, NOW)
 
     day = diary()
-    assert isinstance(day, reports.DiaryDay)
     print(f"  diary day sanity: {day.totals.sample_minutes} minutes, {day.screenshot_count} screenshots")
-    rows = len(reports.read_csv_rows(report_csv()))
+    csv_lines = [line for line in report_csv().splitlines() if not line.startswith("#")]
+    rows = len(list(csv.DictReader(csv_lines)))
     print(f"  report CSV sanity: {rows} user-day rows")
     _check_report_against_minutes(database, report())
     for name, action, repeats in (
-        ("diary day (reports.diary_day)", diary, 30),
-        ("30-day team report (reports.team_report)", report, 10),
+        ("diary day (diary.diary_day)", diary, 30),
+        ("30-day team report (days.team_report)", report, 10),
         ("CSV export of that report", report_csv, 10),
-        ("team today (reports.team_today)", team, 10),
+        ("team today (team.team_today)", team, 10),
     ):
         median, worst = timed(action, repeats)
         print(f"  {name:48s} median {median:7.1f} ms   max {worst:7.1f} ms")
-    _measure_pages(url, data_dir, diary_day, first_day, last_day)
+    _measure_pages(url, data_dir, shown_day, first_day, last_day)
     _measure_upserts(database)
 
 
-def _check_report_against_minutes(database: database.Database, report: reports.Report) -> None:
+def _check_report_against_minutes(database: database.Database, report: Report) -> None:
     """Stop unless the report's totals equal SQL sums over the raw minutes of each user's local range."""
     samples = models.ActivitySample
     tracking_minutes = active_seconds = 0
@@ -209,22 +216,22 @@ def _check_report_against_minutes(database: database.Database, report: reports.R
 def _measure_upserts(database: database.Database) -> None:
     """The write path: what POST /activity's upsert (minutes + rollup buckets) costs per batch."""
     with database.session() as session:
-        user = config_data.find_user(session, "user01")
+        user = find_user(session, "user01")
         assert user is not None
         user_id = user.id
     start = NOW - timedelta(days=2)
 
-    def batch(count: int) -> list[activity_data.ActivityRecord]:
+    def batch(count: int) -> list[MinuteSample]:
         return [
-            activity_data.ActivityRecord(
+            MinuteSample(
                 start + timedelta(minutes=n), 30, 40, 5, 0, 900, "tracking", "UTC", 0
             )
             for n in range(count)
         ]
 
     for name, records in (("upsert 2 minutes (a live agent)", batch(2)),
-                          ("upsert 1,000 minutes (a backlog)", batch(activity_data.MAX_ACTIVITY_BATCH))):
-        def upsert(records: list[activity_data.ActivityRecord] = records) -> None:
+                          ("upsert 1,000 minutes (a backlog)", batch(MAX_SAMPLES_PER_BATCH))):
+        def upsert(records: list[MinuteSample] = records) -> None:
             with database.session() as session:
                 activity_data.upsert_activity(session, user_id, records, NOW)
 
@@ -232,7 +239,7 @@ def _measure_upserts(database: database.Database) -> None:
         print(f"  {name:48s} median {median:7.1f} ms   max {worst:7.1f} ms")
 
 
-def _measure_pages(url: str, data_dir: Path, diary_day: date, first_day: date, last_day: date) -> None:
+def _measure_pages(url: str, data_dir: Path, shown_day: date, first_day: date, last_day: date) -> None:
     sys.path.insert(0, str(PROJECT_DIR / "tests"))
     from server_support import FakeClock, make_app
 
@@ -253,7 +260,7 @@ def _measure_pages(url: str, data_dir: Path, diary_day: date, first_day: date, l
     with client.session_transaction() as browser_session:
         browser_session["token"] = token
     for name, path, repeats in (
-        ("GET /admin/diary/user01/<day>", f"/admin/diary/user01/{diary_day}", 30),
+        ("GET /admin/diary/user01/<day>", f"/admin/diary/user01/{shown_day}", 30),
         ("GET /admin/report (30 days)", f"/admin/report?from={first_day}&to={last_day}", 10),
         ("GET /admin/report.csv (30 days)", f"/admin/report.csv?from={first_day}&to={last_day}", 10),
         ("GET /admin/team", "/admin/team", 10),

@@ -22,6 +22,7 @@ import sqlalchemy
 from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in
 
 import auth_manager
+from server.context import services_of
 
 PASSWORD = "benchmark password"
 
@@ -77,7 +78,7 @@ def run(label: str, database_url: str) -> None:
         read = timed(lambda: client.get("/api/activity", headers=headers), 20)
         rows = len(client.get("/api/activity", headers=headers).get_json()["samples"])
         print(f"[{label}] GET /api/activity, last 24 h ({rows} rows): {summary(read)}")
-        app.extensions["vinova"].database.dispose()
+        services_of(app).database.dispose()
 
 
 def main() -> None:

@@ -1,16 +1,23 @@
-"""The minute sample of ``POST /activity``: the activity states, its fields, bounds and validator."""
+"""The minute sample of ``POST /activity``: the activity states, its fields, its bounds and its validator.
+
+The agent builds :class:`MinuteSample` values and sends :meth:`MinuteSample.to_json`; the server
+checks each one with :func:`parse_sample` and stores and returns the same type. The bounds are
+the server's (docs/API.md "Activity"): counts fit the database's 32-bit columns, offsets are
+within ±16 hours, a minute is not in the future and at most 30 days old.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytz
 
 import time_manager
+from contract.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +40,21 @@ STATES: tuple[str, ...] = (STATE_TRACKING, STATE_IDLE, STATE_PAUSED, STATE_SUSPE
 SECONDS_PER_MINUTE = 60
 
 
-MAX_UTC_OFFSET_MINUTES = 24 * 60
+# The database keeps counts in 32-bit signed columns.
+MAX_COUNT = 2**31 - 1
+
+
+COUNT_FIELDS = ("keys", "clicks", "scrolls", "mouse_px")
+
+
+# Real zones span -12:00..+14:00; the margin admits any historical local mean time.
+MAX_UTC_OFFSET_MINUTES = 16 * 60
+
+
+MAX_SAMPLE_AGE = timedelta(days=30)
+
+
+MAX_SAMPLES_PER_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,89 +85,93 @@ class MinuteSample:
             "utc_offset_minutes": self.utc_offset_minutes,
         }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MinuteSample:
-        """Parse and check one sample; raise :class:`InvalidSample` naming every bad field."""
-        if not isinstance(data, Mapping):
-            raise InvalidSample({"sample": "must be a JSON object"})
-        errors: dict[str, str] = {}
-        minute_start = _parse_minute_start(data.get("minute_start"), errors)
-        whole: dict[str, int] = {}
-        for name, low, high in (
-            ("active_seconds", 0, SECONDS_PER_MINUTE),
-            ("keys", 0, None),
-            ("clicks", 0, None),
-            ("scrolls", 0, None),
-            ("mouse_px", 0, None),
-            ("utc_offset_minutes", -MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES),
-        ):
-            value = data.get(name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                errors[name] = "is missing" if name not in data else "must be a whole number"
-            elif value < low or (high is not None and value > high):
-                errors[name] = f"must be between {low} and {high}" if high is not None else "must be >= 0"
-            else:
-                whole[name] = value
-        state = data.get("state")
-        if state not in STATES:
-            errors["state"] = "must be one of " + ", ".join(STATES)
-        zone = data.get("timezone")
-        if not isinstance(zone, str) or zone not in pytz.all_timezones_set:
-            errors["timezone"] = "must be an IANA time zone name"
-        unknown = sorted(str(key) for key in data if key not in _SAMPLE_FIELDS)
-        for key in unknown:
-            errors[key] = "unknown field"
-        if errors or minute_start is None:
-            raise InvalidSample(errors)
-        return cls(
-            minute_start=minute_start,
-            active_seconds=whole["active_seconds"],
-            keys=whole["keys"],
-            clicks=whole["clicks"],
-            scrolls=whole["scrolls"],
-            mouse_px=whole["mouse_px"],
-            state=str(state),
-            timezone=str(zone),
-            utc_offset_minutes=whole["utc_offset_minutes"],
-        )
-
 
 _SAMPLE_FIELDS = frozenset(MinuteSample.__dataclass_fields__)
 
 
-class InvalidSample(ValueError):
-    """A sample's JSON is malformed; ``errors`` maps each bad field to its message."""
+# Checked in this order, so the error fields come out in the order the API has always named them.
+_WHOLE_NUMBER_BOUNDS: tuple[tuple[str, int, int], ...] = (
+    ("active_seconds", 0, SECONDS_PER_MINUTE),
+    ("utc_offset_minutes", -MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES),
+    *((name, 0, MAX_COUNT) for name in COUNT_FIELDS),
+)
+
+
+class InvalidSample(ConfigError):
+    """A sample's JSON is malformed; ``errors`` maps each bad field (``<name>.<field>``) to its message.
+
+    A :class:`ConfigError`, so the server answers it as ``400 validation_error`` like any bad body.
+    """
 
     def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = dict(errors)
+        super().__init__(errors)
         detail = "; ".join(f"{field}: {message}" for field, message in sorted(self.errors.items()))
-        super().__init__(f"invalid activity sample: {detail}")
-
-
-def _parse_minute_start(value: Any, errors: dict[str, str]) -> datetime | None:
-    if not isinstance(value, str):
-        errors["minute_start"] = "must be an ISO 8601 date-time with a UTC offset"
-        return None
-    try:
-        moment = time_manager.parse_utc(value)
-    except ValueError:
-        errors["minute_start"] = "must be an ISO 8601 date-time with a UTC offset"
-        return None
-    if moment.second or moment.microsecond:
-        errors["minute_start"] = "must be the start of a whole minute"
-        return None
-    return moment
-
-
-MAX_COUNT = 2**31 - 1
-
-
-COUNT_FIELDS = ("keys", "clicks", "scrolls", "mouse_px")
+        self.args = (f"invalid activity sample: {detail}",)
 
 
 def int_error(value: Any, minimum: int, maximum: int) -> str | None:
+    """Why ``value`` is not a whole number in ``[minimum, maximum]`` (booleans are not), or None."""
     if isinstance(value, bool) or not isinstance(value, int):
         return "must be a whole number"
     if not minimum <= value <= maximum:
         return f"must be between {minimum} and {maximum}"
     return None
+
+
+def parse_sample(raw: Any, now: datetime, name: str = "sample") -> MinuteSample:
+    """Check one sample's JSON received at ``now``; raise InvalidSample naming every bad ``name.field``."""
+    if not isinstance(raw, Mapping):
+        raise InvalidSample({name: "must be an object"})
+    errors: dict[str, str] = {}
+    for key in raw:
+        if key not in _SAMPLE_FIELDS:
+            errors[f"{name}.{key}"] = "unknown field"
+    minute_start, message = _minute_start(raw.get("minute_start"), now)
+    if message is not None:
+        errors[f"{name}.minute_start"] = message
+    for field, minimum, maximum in _WHOLE_NUMBER_BOUNDS:
+        if field not in raw:
+            errors[f"{name}.{field}"] = "is missing"
+            continue
+        message = int_error(raw[field], minimum, maximum)
+        if message is not None:
+            errors[f"{name}.{field}"] = message
+    state = raw.get("state")
+    if state not in STATES:
+        errors[f"{name}.state"] = "must be one of " + ", ".join(STATES)
+    zone = raw.get("timezone")
+    if not isinstance(zone, str) or zone not in pytz.all_timezones_set:
+        errors[f"{name}.timezone"] = "must be an IANA time zone name"
+    if errors or minute_start is None:
+        raise InvalidSample(errors)
+    return MinuteSample(
+        minute_start=minute_start,
+        active_seconds=raw["active_seconds"],
+        keys=raw["keys"],
+        clicks=raw["clicks"],
+        scrolls=raw["scrolls"],
+        mouse_px=raw["mouse_px"],
+        state=str(state),
+        timezone=str(zone),
+        utc_offset_minutes=raw["utc_offset_minutes"],
+    )
+
+
+def _minute_start(value: Any, now: datetime) -> tuple[datetime | None, str | None]:
+    """The sample's minute as tz-aware UTC, or why it is refused."""
+    moment = None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+    if moment is None or moment.tzinfo is None:
+        return None, "must be an ISO 8601 datetime with a UTC offset"
+    moment = moment.astimezone(UTC)
+    if moment.second or moment.microsecond:
+        return None, "must be the start of a whole minute"
+    if moment > now:
+        return None, "is in the future"
+    if moment < now - MAX_SAMPLE_AGE:
+        return None, "is more than 30 days old"
+    return moment, None

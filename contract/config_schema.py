@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -10,11 +9,7 @@ from typing import Any
 import pytz
 
 from contract.errors import ConfigError
-
-logger = logging.getLogger(__name__)
-
-
-LOCAL_TIMEZONE = "local"
+from time_manager import LOCAL_TIMEZONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +37,7 @@ SCHEMA: tuple[FieldSpec, ...] = (
     FieldSpec("jpeg_quality", int, 70, "JPEG quality", 30, 95),
 )
 
-
 SCHEMA_BY_NAME: dict[str, FieldSpec] = {spec.name: spec for spec in SCHEMA}
-
-
 DEFAULTS: dict[str, Any] = {spec.name: spec.default for spec in SCHEMA}
 
 

@@ -7,10 +7,13 @@
     ├── TransientError       worth retrying later with backoff and jitter (network, timeout, 408/429/5xx)
     ├── PermanentError       never retried; the item is kept aside with the reason (other 4xx, corrupt file)
     ├── CaptureFailed        the screen could not be grabbed (no display, X error); the capture is skipped
-    └── RequestRefused       the server's rules refuse a request; carries HTTP status, stable code, field
+    └── RequestRefused       the server refuses a request; carries HTTP status, stable code, the field(s)
+                             to blame and Retry-After; to_json() is the one ``{"error": ...}`` body
 
 Adapters translate library exceptions (requests, botocore, Xlib, OSError) into these at the
 boundary with ``raise ... from exc``; feature code never imports a third-party exception.
+The server's error handlers (app.py) turn ConfigError (400), AuthError (401/429) and
+TransientError (503) into a RequestRefused, and answer every one through ``server.web.error_response``.
 """
 
 from __future__ import annotations
@@ -64,18 +67,33 @@ class CaptureFailed(VinovaError):
 
 
 class RequestRefused(VinovaError):
-    """A request broke a server rule; ``status``/``code``/``field`` map onto the HTTP error body."""
+    """A request broke a server rule; ``status``/``code``/``fields`` map onto the HTTP error body.
 
-    def __init__(self, message: str, *, status: int, code: str, field: str | None = None) -> None:
+    ``field`` names the one field to blame (its message is the error's); ``fields`` maps several.
+    ``retry_after_seconds`` becomes the ``Retry-After`` header.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        field: str | None = None,
+        fields: dict[str, str] | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.field = field
+        self.fields = dict(fields) if fields is not None else ({field: message} if field else None)
+        self.retry_after_seconds = retry_after_seconds
 
     def to_json(self) -> dict[str, object]:
-        """The ``{"error": {...}}`` body of docs/API.md (``fields`` when a field is to blame)."""
+        """The ``{"error": {...}}`` body of docs/API.md (``fields`` when fields are to blame)."""
         body: dict[str, object] = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            body["fields"] = {self.field: self.message}
+        if self.fields is not None:
+            body["fields"] = dict(self.fields)
         return {"error": body}

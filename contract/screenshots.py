@@ -139,20 +139,6 @@ class ScreenshotRegistration:
     size_bytes: int
     sha256: str
 
-    def to_json(self) -> dict[str, Any]:
-        """As the JSON of docs/API.md (plus ``username``)."""
-        return {
-            "key": self.key,
-            "username": self.username,
-            "taken_at": self.taken_at.isoformat(),
-            "timezone": self.timezone,
-            "blurred": self.blurred,
-            "width": self.width,
-            "height": self.height,
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-        }
-
 
 def validate_registration(
     body: Any, *, username: str, prefix: str, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES

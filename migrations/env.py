@@ -1,6 +1,8 @@
 """Alembic environment: runs on the connection the server hands over (``database.Database.migrate``).
 
 Run by hand with ``alembic -c migrations/alembic.ini upgrade head`` and ``VINOVA_DATABASE_URL`` set.
+Revisions are written by hand, each carrying the table definitions it needs, so nothing here
+loads the live models (``server.db.models``); a test compares the models with the migrated schema.
 """
 
 from __future__ import annotations
@@ -9,10 +11,6 @@ import os
 
 from alembic import context
 from sqlalchemy import create_engine
-
-from server.db.models import Base
-
-target_metadata = Base.metadata
 
 
 def run_migrations() -> None:
@@ -33,9 +31,8 @@ def run_migrations() -> None:
 def _run_on(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
-        target_metadata=target_metadata,
+        target_metadata=None,
         render_as_batch=True,  # SQLite alters tables by copying them
-        compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()

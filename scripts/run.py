@@ -33,8 +33,9 @@ if str(PROJECT_DIR) not in sys.path:
 
 from flask import Flask
 
-from app import configure_logging, create_app, services_of
+from app import configure_logging, create_app
 from contract.errors import ConfigError
+from server.context import services_of
 
 logger = logging.getLogger("vinova.run")
 

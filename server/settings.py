@@ -7,13 +7,13 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from contract.errors import ConfigError
+from contract.layering import layered_values
+from time_manager import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,6 @@ DEFAULTS: dict[str, str] = {
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"0", "false", "no", "off", ""}
-
-
-def utc_now() -> datetime:
-    """The real clock: tz-aware UTC now."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +88,10 @@ class ServerSettings:
 def _layered_values(overrides: Mapping[str, Any]) -> dict[str, str]:
     """defaults < .env file < environment < overrides, all as strings."""
     env_file = str(overrides.get("VINOVA_ENV_FILE", os.environ.get("VINOVA_ENV_FILE", ".env")))
-    file_values: dict[str, str] = {}
-    if env_file and Path(env_file).is_file():
-        file_values = {key: value or "" for key, value in dotenv_values(env_file).items()}
-    values = dict(DEFAULTS)
-    values.update(file_values)
-    values.update(os.environ)
-    for key, value in overrides.items():
-        if key == "clock":
-            continue
-        values[key] = "" if value is None else str(value)
-    return values
+    explicit = {
+        key: None if value is None else str(value) for key, value in overrides.items() if key != "clock"
+    }
+    return layered_values(DEFAULTS, [Path(env_file)] if env_file else [], os.environ, explicit)
 
 
 def _parse_int(values: Mapping[str, str], name: str, minimum: int, maximum: int) -> int:

@@ -1,59 +1,40 @@
-"""Request helpers shared by every HTTP route module: the JSON error, the body, the signed-in account.
+"""Request helpers of every route module: the JSON error answer, the body, the zone, who is signed in.
 
-Route modules (app.py, screenshot_routes.py, the admin pages) import these instead of importing
-app.py, so the imports keep pointing one way.
+The decorators follow Flask's flaskr tutorial: ``@login_required`` / ``@admin_required`` guard the
+JSON API (bearer token; 401/403 as JSON), ``@admin_page_required`` guards the ``/admin`` pages
+(session cookie; a redirect to the sign-in page, 403 for a non-admin). Each leaves the account in
+``g.principal``; the route reads it with :func:`current_principal`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, abort, g, jsonify, redirect, request, session, url_for
+from werkzeug.wrappers.response import Response as BaseResponse
 
+import time_manager
 from auth_manager import Principal
-from contract.errors import ConfigError
+from contract.errors import AuthError, ConfigError, RequestRefused
+from server.context import services
 
-if TYPE_CHECKING:
-    from app import ServerContext
+P = ParamSpec("P")
+R = TypeVar("R")
 
-EXTENSION_KEY = "vinova"
-
-
-def services() -> ServerContext:
-    """The ServerContext of the current app."""
-    context: ServerContext = current_app.extensions[EXTENSION_KEY]
-    return context
+ADMIN_ONLY = "this needs an administrator account"
+ZONE_PARAMETER = "tz"
+ZONE_ALIAS = "zone"
 
 
-class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after_seconds: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after_seconds = retry_after_seconds
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    fields: Mapping[str, str] | None = None,
-    retry_after_seconds: int | None = None,
-) -> Response:
-    """The one JSON error shape of docs/API.md."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields is not None:
-        error["fields"] = dict(fields)
-    response = jsonify({"error": error})
-    response.status_code = status
-    if retry_after_seconds is not None:
-        response.headers["Retry-After"] = str(retry_after_seconds)
+def error_response(error: RequestRefused) -> Response:
+    """The one JSON error answer of docs/API.md: ``error.to_json()`` with its status and Retry-After."""
+    response = jsonify(error.to_json())
+    response.status_code = error.status
+    if error.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
     return response
 
 
@@ -63,9 +44,9 @@ def json_body() -> dict[str, Any]:
     try:
         payload = json.loads(data)
     except ValueError as exc:
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from exc
+        raise RequestRefused("the body is not valid JSON", status=400, code="bad_request") from exc
     if not isinstance(payload, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
+        raise RequestRefused("the body must be a JSON object", status=400, code="bad_request")
     return payload
 
 
@@ -84,18 +65,67 @@ def bearer_token() -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def zone_parameter() -> str | None:
+    """The ``tz`` query parameter (``zone`` is accepted too) as an IANA name; None when absent or blank."""
+    name = ZONE_PARAMETER if ZONE_PARAMETER in request.args else ZONE_ALIAS
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return time_manager.zone_name(text)
+    except ConfigError as exc:
+        raise ConfigError({name: "must be an IANA time zone name, e.g. Asia/Kolkata"}) from exc
+
+
 def current_principal() -> Principal:
-    """The signed-in account of this request (401 otherwise)."""
+    """The account a ``*_required`` decorator of this route signed in."""
     principal: Principal | None = g.get("principal")
     if principal is None:
+        raise RuntimeError("the route reads the principal without a *_required decorator")
+    return principal
+
+
+def login_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Run ``view`` for a valid bearer token only (401 JSON otherwise)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        g.principal = services().auth.authenticate(bearer_token())
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Run ``view`` for an administrator's bearer token only (401/403 JSON otherwise)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         principal = services().auth.authenticate(bearer_token())
+        if not principal.is_admin:
+            raise RequestRefused(ADMIN_ONLY, status=403, code="forbidden")
         g.principal = principal
-    return principal
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
-def require_admin() -> Principal:
-    """The signed-in account, which must be an admin (403 otherwise)."""
-    principal = current_principal()
-    if not principal.is_admin:
-        raise ApiError(403, "forbidden", "this needs an administrator account")
-    return principal
+def admin_page_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
+    """Run an ``/admin`` page for a signed-in administrator; redirect to sign-in, 403 for a non-admin."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
+        token = session.get("token")
+        if not isinstance(token, str):
+            return redirect(url_for("admin.login"))
+        try:
+            principal = services().auth.authenticate(token)
+        except AuthError:
+            session.pop("token", None)
+            return redirect(url_for("admin.login"))
+        if not principal.is_admin:
+            abort(403, description=ADMIN_ONLY)
+        g.principal = principal
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -1,4 +1,4 @@
-"""Fixtures for the real parts: Xvfb, an SMTP server, SQLite/PostgreSQL databases, an S3 API server."""
+"""Shared fixtures: the test server and the real parts (Xvfb, SMTP, SQLite/PostgreSQL, an S3 API)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from support import free_port, port_open, wait_until
+
+if TYPE_CHECKING:  # flask loads only for the tests that build a server
+    from server_support import Server, ServerSetup
 
 POSTGRES_ENV = "VINOVA_TEST_DATABASE_URL"
 
@@ -186,3 +189,24 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     finally:
         if server.process.poll() is None:
             server.stop()
+
+
+# --------------------------------------------------------------------------- the server under test
+@pytest.fixture
+def server_setup() -> ServerSetup:
+    """Which accounts, clock and settings the ``server`` fixture uses; override it in a test module."""
+    from server_support import ServerSetup
+
+    return ServerSetup()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path, server_setup: ServerSetup) -> Iterator[Server]:
+    """The app of ``server_setup`` on each database, with a test client and a fake clock."""
+    from server_support import build_server
+
+    built = build_server(database_url, tmp_path, server_setup)
+    try:
+        yield built
+    finally:
+        built.close()

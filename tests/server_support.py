@@ -5,20 +5,26 @@
     token = sign_in(app.test_client(), "ann", "correct horse", lambda: latest_code(smtp, "ann@example.com"))
 
 ``sign_in`` also takes a base URL (``support.live_server``) and then talks HTTP through requests.
+The ``server`` fixture (tests/conftest.py) builds a :class:`Server` from a :class:`ServerSetup`.
 """
 
 from __future__ import annotations
 
+import csv
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+
+if TYPE_CHECKING:  # the server's modules load only when a test builds a server
+    from server.context import ServerContext
 
 TEST_SECRET_KEY = "test-secret-key-not-for-production"
 _CODE_PATTERN = re.compile(r"\b(\d{6})\b")
@@ -74,7 +80,9 @@ def make_app(database_url: str, data_dir: Path, **overrides: Any) -> Flask:
 
 def add_user(app: Flask, username: str, email: str, password: str, *, admin: bool = False) -> None:
     """Create an account directly (as the ``create-user`` CLI would)."""
-    app.extensions["vinova"].auth.create_user(username, email, password, admin=admin)
+    from server.context import services_of
+
+    services_of(app).auth.create_user(username, email, password, admin=admin)
 
 
 def smtp_settings(smtp_server: Any) -> dict[str, Any]:
@@ -152,3 +160,85 @@ def sign_in(
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header for ``token``."""
     return {"Authorization": f"Bearer {token}"}
+
+
+# --------------------------------------------------------------------------- the `server` fixture
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class ServerSetup:
+    """What the ``server`` fixture builds; a test module overrides the ``server_setup`` fixture.
+
+    ``users`` maps each account name (mail to ``<name>@example.com``) to whether it is an admin;
+    ``signed_in`` signs every account in through the API at start (tokens in ``Server.tokens``).
+    """
+
+    users: Mapping[str, bool] = field(default_factory=lambda: {"ann": True, "bob": False})
+    signed_in: bool = False
+    start: datetime | None = None
+    password: str = DEFAULT_PASSWORD
+    data_subdir: str = ""
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Server:
+    """A test server: the app, its test client, its fake clock, its data dir and signed-in tokens."""
+
+    app: Flask
+    client: FlaskClient
+    clock: FakeClock
+    data_dir: Path
+    password: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def context(self) -> ServerContext:
+        """The app's ServerContext (database, auth, object store, settings)."""
+        from server.context import services_of
+
+        return services_of(self.app)
+
+    def code_for(self, address: str) -> str:
+        """The newest code mailed to ``address``."""
+        return latest_code(self.data_dir, address)
+
+    def sign_in(self, username: str) -> str:
+        """Sign ``username`` in through the API (a new token each call)."""
+        return sign_in(self.client, username, self.password, lambda: self.code_for(f"{username}@example.com"))
+
+    def headers(self, username: str) -> dict[str, str]:
+        """The Authorization header of ``username``'s token from the start."""
+        return bearer(self.tokens[username])
+
+    def admin_browser(self, username: str) -> FlaskClient:
+        """A new test client whose session cookie holds ``username``'s token (an /admin browser)."""
+        client = self.app.test_client()
+        with client.session_transaction() as browser_session:
+            browser_session["token"] = self.tokens[username]
+        return client
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.context.database.dispose()
+
+
+def build_server(database_url: str, data_dir: Path, setup: ServerSetup) -> Server:
+    """Build the app of ``setup`` on ``database_url`` with its data in ``data_dir``."""
+    if setup.data_subdir:
+        data_dir = data_dir / setup.data_subdir
+    clock = FakeClock(setup.start)
+    app = make_app(database_url, data_dir, clock=clock, **setup.overrides)
+    server = Server(app, app.test_client(), clock, data_dir, setup.password)
+    for username, admin in setup.users.items():
+        add_user(app, username, f"{username}@example.com", setup.password, admin=admin)
+    if setup.signed_in:
+        server.tokens = {username: server.sign_in(username) for username in setup.users}
+    return server
+
+
+def read_csv_rows(text: str) -> list[dict[str, str]]:
+    """Parse a report or slots CSV (skipping its ``#`` lines) into one dict per row."""
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(lines))

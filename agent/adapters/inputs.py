@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from activity_tracker import IdleClock, InputSink, InputSource
+from agent.seams import IdleClock, InputSink, InputSource
 from contract.errors import VinovaError
 
 logger = logging.getLogger(__name__)

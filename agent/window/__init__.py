@@ -1,1 +1,1 @@
-"""The Tk window of the agent: the controller, its views and the log pane."""
+"""The agent's Tk window: the controller, the sign-in flow, the views, their look, and the log pane."""

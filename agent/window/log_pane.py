@@ -55,19 +55,23 @@ KIND_COLOURS: dict[str, str] = {
     KIND_ERROR: "#b91c1c",
 }
 
-# Which module's log lines belong to which kind (the first dotted part of the logger name).
+# Which module's log lines belong to which kind: the longest dotted prefix of the logger name wins,
+# so "agent.worker" is an upload line while the rest of "agent" is an agent line.
 KIND_BY_LOGGER: dict[str, str] = {
     "activity_tracker": KIND_ACTIVITY,
     "screenshot_manager": KIND_CAPTURE,
-    "upload_queue": KIND_UPLOAD,
-    "storage": KIND_UPLOAD,
-    "outbox": KIND_UPLOAD,
+    "agent.adapters.screen": KIND_CAPTURE,
+    "agent.spool": KIND_UPLOAD,
+    "agent.uploaders": KIND_UPLOAD,
+    "agent.worker": KIND_UPLOAD,
+    "agent.outbox": KIND_UPLOAD,
     "config_updater": KIND_CONFIG,
     "battery_manager": KIND_BATTERY,
-    "server_client": KIND_SESSION,
-    "session_store": KIND_SESSION,
-    "main_window": KIND_SESSION,
-    "vinova": KIND_SESSION,
+    "agent.client": KIND_SESSION,
+    "agent.session": KIND_SESSION,
+    "agent.window": KIND_SESSION,
+    "__main__": KIND_SESSION,  # main.py run as a script
+    "main": KIND_SESSION,  # main.py imported (tests, launchers)
     "agent": KIND_AGENT,
 }
 
@@ -94,7 +98,17 @@ def kind_of(record: logging.LogRecord) -> str:
     explicit = getattr(record, KIND_ATTRIBUTE, None)
     if isinstance(explicit, str) and explicit in KINDS:
         return explicit
-    return KIND_BY_LOGGER.get(record.name.split(".", 1)[0], KIND_AGENT)
+    return kind_of_logger(record.name)
+
+
+def kind_of_logger(name: str) -> str:
+    """The kind of a logger's lines: its longest dotted prefix in :data:`KIND_BY_LOGGER`, else agent."""
+    while name:
+        kind = KIND_BY_LOGGER.get(name)
+        if kind is not None:
+            return kind
+        name = name.rpartition(".")[0]
+    return KIND_AGENT
 
 
 def line_from_record(record: logging.LogRecord) -> LogLine:

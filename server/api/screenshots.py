@@ -1,6 +1,7 @@
 """The screenshot API: sign uploads, receive them (local store), register them, list and open them.
 
-Thin routes over storage.py (the rules) and the ``screenshots`` table; see docs/API.md.
+Thin routes over the object stores (server/objectstores.py), the signing rules (server/signing.py)
+and the ``screenshots`` table; see docs/API.md.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from sqlalchemy.orm import Session
 import time_manager
 from contract.errors import ConfigError, RequestRefused
 from contract.screenshots import DEFAULT_MAX_UPLOAD_BYTES, validate_registration
-from server.db import config_data, models
-from server.objectstores import LocalObjectStore, ObjectStore, sign_upload
-from server.web import current_principal, json_body, require_admin, services
+from server.context import services
+from server.db import models
+from server.db.users import find_user
+from server.localstore import LocalObjectStore
+from server.objectstores import ObjectStore
+from server.signing import sign_upload
+from server.web import admin_required, current_principal, json_body, login_required, zone_parameter
 
 blueprint = Blueprint("screenshots", __name__)
 
@@ -57,6 +62,7 @@ def screenshot_json(
 
 # --------------------------------------------------------------------------- agent calls
 @blueprint.post("/uploads/sign")
+@login_required
 def sign() -> Response:
     """A presigned PUT for one capture under the caller's own prefix."""
     principal = current_principal()
@@ -103,6 +109,7 @@ def open_local(key: str) -> Response:
 
 
 @blueprint.post("/screenshots")
+@login_required
 def register() -> tuple[Response, int]:
     """Record an uploaded capture; the same key again is a no-op (200)."""
     principal = current_principal()
@@ -138,12 +145,7 @@ def register() -> tuple[Response, int]:
 
 
 # --------------------------------------------------------------------------- admin calls
-def _day_range(day_text: str | None, zone_text: str | None, now: datetime) -> tuple[datetime, datetime, str]:
-    zone = zone_text or "UTC"
-    try:
-        zone = time_manager.zone_name(zone)
-    except ConfigError as exc:
-        raise ConfigError({"zone": "must be an IANA time zone name"}) from exc
+def _day_range(day_text: str | None, zone: str, now: datetime) -> tuple[datetime, datetime, str]:
     if day_text:
         try:
             day = date.fromisoformat(day_text)
@@ -156,21 +158,21 @@ def _day_range(day_text: str | None, zone_text: str | None, now: datetime) -> tu
 
 
 def _user_id(session: Session, username: str) -> int:
-    user = config_data.find_user(session, username)
+    user = find_user(session, username)
     if user is None:
         raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
     return user.id
 
 
 @blueprint.get("/api/screenshots")
+@admin_required
 def list_screenshots() -> Response:
-    """An admin's list of one user's captures on one day (``zone`` decides the day; default UTC)."""
-    require_admin()
+    """An admin's list of one user's captures on one day (``tz`` decides the day; default UTC)."""
     context = services()
     username = request.args.get("username", "")
     if not username:
         raise ConfigError({"username": "is required"})
-    start, end, zone = _day_range(request.args.get("date"), request.args.get("zone"), context.now())
+    start, end, zone = _day_range(request.args.get("date"), zone_parameter() or "UTC", context.now())
     now = context.now()
     with context.database.session() as session:
         user_id = _user_id(session, username)

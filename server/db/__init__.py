@@ -1,1 +1,7 @@
-"""The server database: models, engine and migrations, config data, activity data and rollups."""
+"""The server database, split by job.
+
+``models`` (the tables), ``database`` (engine, sessions, migrations), ``users`` (account look-ups),
+``config_data`` (config values, overrides, audit), ``activity_data`` (minute samples in and out),
+``rollups`` (the 15-minute sums), ``agents`` (each agent's upload backlog), ``screenshot_data``
+(screenshot look-ups and the deletion audit).
+"""

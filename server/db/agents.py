@@ -29,6 +29,7 @@ _AGENT_FIELDS = ("uploads_waiting", "kept_aside")
 
 
 def check_agent_report(raw: Any, errors: dict[str, str]) -> None:
+    """Add to ``errors`` what is wrong with a body's optional ``"agent"`` object (None is fine)."""
     if raw is None:
         return
     if not isinstance(raw, Mapping):

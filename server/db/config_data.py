@@ -8,11 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    delete,
-    func,
-    select,
-)
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from contract.config_schema import DEFAULTS as CONFIG_DEFAULTS
@@ -144,7 +140,3 @@ def audit_entries(session: Session, limit: int = 500) -> list[AuditEntry]:
         for row in rows
     ]
 
-
-def find_user(session: Session, username: str) -> User | None:
-    """The account with this username, or None."""
-    return session.scalar(select(User).where(User.username == username))

@@ -11,11 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import (
-    create_engine,
-    event,
-)
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,14 +69,6 @@ class Database:
         """The Alembic revision the database is at (None for an empty database)."""
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
-
-    def head_revision(self) -> str:
-        """The newest migration shipped with this code."""
-        with self.engine.connect() as connection:
-            head = ScriptDirectory.from_config(self._alembic_config(connection)).get_current_head()
-        if head is None:
-            raise RuntimeError("no migrations found")
-        return head
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -6,16 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import (
-    Integer,
-    Table,
-    bindparam,
-    case,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Integer, Table, bindparam, case, delete, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -23,7 +14,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from contract.activity import COUNT_FIELDS, STATES
+from contract.activity import COUNT_FIELDS, STATE_TRACKING, STATES
 from server.db.models import ActivityRollup, ActivitySample, UtcDateTime
 
 logger = logging.getLogger(__name__)
@@ -94,7 +85,7 @@ def _rollup_select(*conditions: ColumnElement[bool]) -> Any:
             bucket,
             func.count(),
             *(minutes_in(state) for state in STATES),
-            func.sum(case((samples.state == "tracking", samples.active_seconds), else_=0)),
+            func.sum(case((samples.state == STATE_TRACKING, samples.active_seconds), else_=0)),
             *(func.sum(samples[name]) for name in COUNT_FIELDS),
         )
         .where(*conditions)
@@ -154,7 +145,9 @@ def refresh_rollup(connection: Connection, user_id: int, buckets: set[datetime])
 def rebuild_rollup(connection: Connection | Session, user_id: int | None = None) -> int:
     """Recompute the whole rollup (or one user's) from the stored minutes; return the bucket count.
 
-    For bulk loads that bypass :func:`upsert_activity`, and for the migration that adds the table.
+    For bulk loads that bypass :func:`upsert_activity` (``bench/bench_reports.py`` seeds this way).
+    Migration 0003 backfills the table with its own copy of this GROUP BY, as revisions never
+    import the live code.
     """
     if isinstance(connection, Session):
         connection = connection.connection()

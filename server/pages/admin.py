@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -32,19 +31,14 @@ from contract.config_schema import (
     validate_overrides,
 )
 from contract.errors import AuthError, ConfigError, TransientError
+from server.context import services
 from server.db import config_data
-
-if TYPE_CHECKING:
-    from app import ServerContext
+from server.db.users import find_user
+from server.web import admin_page_required, current_principal
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 CSRF_FIELD = "csrf_token"
-
-
-def _services() -> ServerContext:
-    context: ServerContext = current_app.extensions["vinova"]
-    return context
 
 
 def csrf_token() -> str:
@@ -76,31 +70,6 @@ def check_csrf() -> None:
         abort(400, description="the form's CSRF token is missing or wrong; reload the page")
 
 
-def _signed_in() -> Principal | None:
-    token = session.get("token")
-    if not isinstance(token, str):
-        return None
-    try:
-        return _services().auth.authenticate(token)
-    except AuthError:
-        session.pop("token", None)
-        return None
-
-
-def _admin_or_redirect() -> Principal | BaseResponse:
-    principal = _signed_in()
-    if principal is None:
-        return redirect(url_for("admin.login"))
-    if not principal.is_admin:
-        abort(403, description="this needs an administrator account")
-    return principal
-
-
-def admin_or_redirect() -> Principal | BaseResponse:
-    """The signed-in admin; a redirect to the sign-in page when nobody is signed in; 403 for a non-admin."""
-    return _admin_or_redirect()
-
-
 def _field_rows(values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {"spec": spec, "value": values.get(spec.name), "error": errors.get(spec.name)} for spec in SCHEMA
@@ -116,7 +85,7 @@ def login() -> BaseResponse | tuple[str, int] | str:
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     try:
-        issued = _services().auth.login(username, password)
+        issued = services().auth.login(username, password)
     except AuthError as exc:
         status = 429 if exc.code == "too_many_attempts" else 401
         return render_template("admin_login.html", error=str(exc), username=username), status
@@ -139,7 +108,7 @@ def verify() -> BaseResponse | tuple[str, int] | str:
     if request.method == "GET":
         return render_template("admin_verify.html", sent_to=sent_to, error=None)
     try:
-        issued = _services().auth.verify(challenge_id, request.form.get("code", "").strip())
+        issued = services().auth.verify(challenge_id, request.form.get("code", "").strip())
     except AuthError as exc:
         if exc.code in {"challenge_locked", "code_used"}:
             session.pop("challenge_id", None)
@@ -148,7 +117,7 @@ def verify() -> BaseResponse | tuple[str, int] | str:
     session.pop("challenge_id", None)
     session["token"] = issued.token
     if not issued.is_admin:
-        _services().auth.logout(issued.token)
+        services().auth.logout(issued.token)
         session.pop("token", None)
         abort(403, description="this needs an administrator account")
     return redirect(url_for("admin.index"))
@@ -161,7 +130,7 @@ def resend() -> BaseResponse | tuple[str, int]:
     if not isinstance(challenge_id, str):
         return redirect(url_for("admin.login"))
     try:
-        _services().auth.resend(challenge_id)
+        services().auth.resend(challenge_id)
     except (AuthError, TransientError) as exc:
         return render_template("admin_verify.html", sent_to=session.get("sent_to", ""), error=str(exc)), 429
     flash("A new code is on its way.")
@@ -173,14 +142,14 @@ def logout() -> BaseResponse:
     """Revoke the session's token and forget it."""
     token = session.pop("token", None)
     if isinstance(token, str):
-        _services().auth.logout(token)
+        services().auth.logout(token)
     session.clear()
     return redirect(url_for("admin.login"))
 
 
 # --------------------------------------------------------------------------- config
 def _index_page(values: dict[str, Any], errors: dict[str, str], principal: Principal) -> str:
-    context = _services()
+    context = services()
     with context.database.session() as db:
         version = config_data.config_version(db)
     users = context.auth.list_users()
@@ -191,28 +160,26 @@ def _index_page(values: dict[str, Any], errors: dict[str, str], principal: Princ
 
 
 @blueprint.get("/")
+@admin_page_required
 def index() -> BaseResponse | str:
     """The global defaults form and the list of users."""
-    principal = _admin_or_redirect()
-    if not isinstance(principal, Principal):
-        return principal
-    with _services().database.session() as db:
+    principal = current_principal()
+    with services().database.session() as db:
         values = config_data.global_config(db)
     return _index_page(values, {}, principal)
 
 
 @blueprint.post("/config")
+@admin_page_required
 def save_global_config() -> BaseResponse | tuple[str, int]:
     """Save the global defaults form; errors are shown beside each field."""
-    principal = _admin_or_redirect()
-    if not isinstance(principal, Principal):
-        return principal
+    principal = current_principal()
     submitted = {spec.name: parse_form_value(spec, request.form.get(spec.name)) for spec in SCHEMA}
     try:
         changes = validate_config(submitted, partial=False)
     except ConfigError as exc:
         return _index_page(submitted, exc.errors, principal), 400
-    context = _services()
+    context = services()
     with context.database.session() as db:
         changed = config_data.update_global_config(db, principal.username, changes, context.now())
     flash(f"Saved: {changed} setting(s) changed." if changed else "Nothing changed.")
@@ -222,9 +189,9 @@ def save_global_config() -> BaseResponse | tuple[str, int]:
 def _user_page(
     username: str, submitted: dict[str, Any] | None, errors: dict[str, str], principal: Principal
 ) -> str:
-    context = _services()
+    context = services()
     with context.database.session() as db:
-        user = config_data.find_user(db, username)
+        user = find_user(db, username)
         if user is None:
             abort(404, description=f"user {username!r} not found")
         overrides = config_data.user_overrides(db, user.id)
@@ -240,11 +207,10 @@ def _user_page(
 
 
 @blueprint.get("/users/<username>")
+@admin_page_required
 def user_config(username: str) -> BaseResponse | str:
     """One user's overrides form."""
-    principal = _admin_or_redirect()
-    if not isinstance(principal, Principal):
-        return principal
+    principal = current_principal()
     return _user_page(username, None, {}, principal)
 
 
@@ -259,19 +225,18 @@ def _parse_override(name: str, raw: str | None) -> Any:
 
 
 @blueprint.post("/users/<username>")
+@admin_page_required
 def save_user_config(username: str) -> BaseResponse | tuple[str, int]:
     """Save one user's overrides; an empty field removes the override."""
-    principal = _admin_or_redirect()
-    if not isinstance(principal, Principal):
-        return principal
+    principal = current_principal()
     submitted = {spec.name: _parse_override(spec.name, request.form.get(spec.name)) for spec in SCHEMA}
     try:
         changes = validate_overrides(submitted)
     except ConfigError as exc:
         return _user_page(username, submitted, exc.errors, principal), 400
-    context = _services()
+    context = services()
     with context.database.session() as db:
-        user = config_data.find_user(db, username)
+        user = find_user(db, username)
         if user is None:
             abort(404, description=f"user {username!r} not found")
         changed = config_data.update_user_overrides(db, principal.username, user, changes, context.now())
@@ -280,11 +245,10 @@ def save_user_config(username: str) -> BaseResponse | tuple[str, int]:
 
 
 @blueprint.get("/audit")
+@admin_page_required
 def audit() -> BaseResponse | str:
     """The config audit log, newest first."""
-    principal = _admin_or_redirect()
-    if not isinstance(principal, Principal):
-        return principal
-    with _services().database.session() as db:
+    principal = current_principal()
+    with services().database.session() as db:
         entries = config_data.audit_entries(db, 500)
     return render_template("admin_audit.html", entries=entries, principal=principal)

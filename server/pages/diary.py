@@ -14,16 +14,24 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytz
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as BaseResponse
 
 import time_manager
-from auth_manager import Principal
 from contract.errors import ConfigError, RequestRefused
-from server import reports
-from server.db import config_data, models
+from server.context import services
+from server.db import models
+from server.db.screenshot_data import deletion_log, find_screenshot, record_deletion
+from server.db.users import find_user, listed_users
 from server.pages import admin as admin_pages
-from server.web import require_admin, services
+from server.reports.csv_export import write_report_csv, write_slots_csv
+from server.reports.days import MAX_REPORT_DAYS, Report, team_report, week_of
+from server.reports.diary import DiaryDay, diary_day
+from server.reports.tallies import Tally, as_json
+from server.reports.team import TEAM_SORT_KEYS, sort_team, team_today
+from server.reports.zones import user_zones
+from server.web import admin_page_required, admin_required, current_principal, zone_parameter
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +66,6 @@ def local_filter(moment: datetime, zone: str) -> str:
 
 
 # --------------------------------------------------------------------------- query parameters
-def _zone_parameter() -> str | None:
-    """The ``tz`` query parameter as an IANA name; None (blank) means each user's own zone."""
-    text = request.args.get("tz", "").strip()
-    if not text:
-        return None
-    try:
-        return time_manager.zone_name(text)
-    except ConfigError as exc:
-        raise ConfigError({"tz": "must be an IANA time zone name, e.g. Asia/Kolkata"}) from exc
-
-
 def _date_parameter(name: str, default: date) -> date:
     text = request.args.get(name, "").strip()
     if not text:
@@ -81,22 +78,18 @@ def _date_parameter(name: str, default: date) -> date:
 
 def _range_parameters(zone: str | None) -> tuple[date, date]:
     today = time_manager.local_date(services().now(), zone or "UTC")
-    monday, sunday = reports.week_of(today)
+    monday, sunday = week_of(today)
     first_day = _date_parameter("from", monday)
     last_day = _date_parameter("to", sunday)
     if last_day < first_day:
         raise ConfigError({"to": "must not be before from"})
-    if (last_day - first_day).days + 1 > reports.MAX_REPORT_DAYS:
-        raise ConfigError({"from": f"the range may span at most {reports.MAX_REPORT_DAYS} days"})
+    if (last_day - first_day).days + 1 > MAX_REPORT_DAYS:
+        raise ConfigError({"from": f"the range may span at most {MAX_REPORT_DAYS} days"})
     return first_day, last_day
 
 
-def _signed_in_admin() -> Principal | BaseResponse:
-    return admin_pages.admin_or_redirect()
-
-
 def _zone_names() -> list[str]:
-    return sorted(name for name in time_manager.pytz.common_timezones)
+    return sorted(name for name in pytz.common_timezones)
 
 
 def _csv_response(text: str, filename: str) -> Response:
@@ -107,7 +100,7 @@ def _csv_response(text: str, filename: str) -> Response:
 
 
 def _user_or_404(session: Any, username: str) -> models.User:
-    user = config_data.find_user(session, username)
+    user = find_user(session, username)
     if user is None:
         abort(404, description=f"user {username!r} not found")
     return user
@@ -115,43 +108,41 @@ def _user_or_404(session: Any, username: str) -> models.User:
 
 # --------------------------------------------------------------------------- Team today
 @blueprint.get("/admin/team")
+@admin_page_required
 def team() -> BaseResponse | str:
     """One row per user: tracked time today, activity, last seen, agent status, upload backlog."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
-    zone = _zone_parameter()
+    principal = current_principal()
+    zone = zone_parameter()
     name_filter = request.args.get("q", "").strip()
     sort_key = request.args.get("sort", "name")
-    if sort_key not in reports.TEAM_SORT_KEYS:
+    if sort_key not in TEAM_SORT_KEYS:
         sort_key = "name"
     context = services()
     with context.database.session() as session:
-        rows = reports.team_today(session, context.now(), zone, name_filter)
+        rows = team_today(session, context.now(), zone, name_filter)
     return render_template(
-        "admin_team.html", principal=principal, rows=reports.sort_team(rows, sort_key), zone=zone,
+        "admin_team.html", principal=principal, rows=sort_team(rows, sort_key), zone=zone,
         name_filter=name_filter, sort_key=sort_key, now=context.now(), zone_names=_zone_names(),
     )
 
 
 # --------------------------------------------------------------------------- Diary
-def _diary(username: str, day: date | None, zone: str | None) -> reports.DiaryDay:
+def _diary(username: str, day: date | None, zone: str | None) -> DiaryDay:
     context = services()
     with context.database.session() as session:
         user = _user_or_404(session, username)
-        choice = reports.user_zones(session, [user], zone)[user.id]
+        choice = user_zones(session, [user], zone)[user.id]
         shown_day = day or time_manager.local_date(context.now(), choice.name)
-        return reports.diary_day(session, user, shown_day, choice)
+        return diary_day(session, user, shown_day, choice)
 
 
 @blueprint.get("/admin/diary/<username>")
 @blueprint.get("/admin/diary/<username>/<day_text>")
+@admin_page_required
 def diary(username: str, day_text: str | None = None) -> BaseResponse | str:
     """One user's local day in 10-minute slots, with screenshots; previous/next day, date picker."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
-    zone = _zone_parameter()
+    principal = current_principal()
+    zone = zone_parameter()
     day: date | None
     try:
         day = date.fromisoformat(day_text) if day_text else None
@@ -170,59 +161,54 @@ def diary(username: str, day_text: str | None = None) -> BaseResponse | str:
 
 
 @blueprint.get("/admin/diary/<username>/<day_text>.csv")
+@admin_page_required
 def diary_csv(username: str, day_text: str) -> BaseResponse:
     """Per-slot rows of one user's day as CSV."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
     try:
         day = date.fromisoformat(day_text)
     except ValueError:
         abort(404, description="the day must look like 2026-11-25")
-    result = _diary(username, day, _zone_parameter())
+    result = _diary(username, day, zone_parameter())
     buffer = io.StringIO()
-    reports.write_slots_csv([result], buffer)
+    write_slots_csv([result], buffer)
     return _csv_response(buffer.getvalue(), f"vinova-slots-{username}-{day}.csv")
 
 
 @blueprint.get("/admin/slots.csv")
+@admin_page_required
 def slots_csv() -> BaseResponse:
     """Per-slot rows of one user over a range of days (``username``, ``from``, ``to``, ``tz``) as CSV."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
-    zone = _zone_parameter()
+    zone = zone_parameter()
     first_day, last_day = _range_parameters(zone)
     username = request.args.get("username", "")
     context = services()
     with context.database.session() as session:
         user = _user_or_404(session, username)
-        choice = reports.user_zones(session, [user], zone)[user.id]
+        choice = user_zones(session, [user], zone)[user.id]
         days = [
-            reports.diary_day(session, user, first_day + timedelta(days=n), choice)
+            diary_day(session, user, first_day + timedelta(days=n), choice)
             for n in range((last_day - first_day).days + 1)
         ]
     buffer = io.StringIO()
-    reports.write_slots_csv(days, buffer)
+    write_slots_csv(days, buffer)
     return _csv_response(buffer.getvalue(), f"vinova-slots-{username}-{first_day}-{last_day}.csv")
 
 
 # --------------------------------------------------------------------------- Report
-def _report(zone: str | None) -> reports.Report:
+def _report(zone: str | None) -> Report:
     first_day, last_day = _range_parameters(zone)
     name_filter = request.args.get("q", "").strip()
     with services().database.session() as session:
-        users = reports.listed_users(session, name_filter)
-        return reports.team_report(session, first_day, last_day, zone, users)
+        users = listed_users(session, name_filter)
+        return team_report(session, first_day, last_day, zone, users)
 
 
 @blueprint.get("/admin/report")
+@admin_page_required
 def report() -> BaseResponse | str:
     """Hours and average activity per user per local day for a range (default this week), with totals."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
-    zone = _zone_parameter()
+    principal = current_principal()
+    zone = zone_parameter()
     result = _report(zone)
     return render_template(
         "admin_report.html", principal=principal, report=result, zone=zone, zone_names=_zone_names(),
@@ -231,27 +217,23 @@ def report() -> BaseResponse | str:
 
 
 @blueprint.get("/admin/report.csv")
+@admin_page_required
 def report_csv() -> BaseResponse:
     """The report table as CSV (one row per user-day with data; the zone on the first line)."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
-    result = _report(_zone_parameter())
+    result = _report(zone_parameter())
     buffer = io.StringIO()
-    reports.write_report_csv(result, buffer)
+    write_report_csv(result, buffer)
     return _csv_response(buffer.getvalue(), f"vinova-report-{result.first_day}-{result.last_day}.csv")
 
 
 # --------------------------------------------------------------------------- screenshots
 @blueprint.get("/admin/screenshots/<int:screenshot_id>/image")
+@admin_page_required
 def screenshot_image(screenshot_id: int) -> BaseResponse:
     """Redirect to a short-lived link to the image (never a public URL)."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
     context = services()
     with context.database.session() as session:
-        found = reports.find_screenshot(session, screenshot_id)
+        found = find_screenshot(session, screenshot_id)
         if found is None:
             abort(404, description="no such screenshot")
         key = found[0].key
@@ -262,20 +244,19 @@ def screenshot_image(screenshot_id: int) -> BaseResponse:
 
 
 @blueprint.post("/admin/screenshots/<int:screenshot_id>/delete")
+@admin_page_required
 def delete_screenshot(screenshot_id: int) -> BaseResponse:
     """Delete the image object and its record; write the audit entry; back to the diary day."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
+    principal = current_principal()
     context = services()
     with context.database.session() as session:
-        found = reports.find_screenshot(session, screenshot_id)
+        found = find_screenshot(session, screenshot_id)
         if found is None:
             abort(404, description="no such screenshot")
         screenshot, username = found
         key = screenshot.key
         context.object_store.delete(key)
-        reports.record_deletion(session, screenshot, username, principal.username, context.now())
+        record_deletion(session, screenshot, username, principal.username, context.now())
     logger.info("screenshot %s of %s deleted by %s", key, username, principal.username)
     flash("Screenshot deleted (object and record); the deletion is in the audit log.")
     back = request.form.get("next", "")
@@ -285,29 +266,28 @@ def delete_screenshot(screenshot_id: int) -> BaseResponse:
 
 
 @blueprint.get("/admin/deletions")
+@admin_page_required
 def deletions() -> BaseResponse | str:
     """The audit log of deleted screenshots, newest first."""
-    principal = _signed_in_admin()
-    if not isinstance(principal, Principal):
-        return principal
+    principal = current_principal()
     with services().database.session() as session:
-        entries = reports.deletion_log(session)
+        entries = deletion_log(session)
     return render_template("admin_deletions.html", principal=principal, entries=entries)
 
 
 # --------------------------------------------------------------------------- JSON for admin tokens
-def _tally_json(tally: reports.Tally) -> dict[str, Any]:
-    return dict(reports.as_json(tally))
+def _tally_json(tally: Tally) -> dict[str, Any]:
+    return dict(as_json(tally))
 
 
 @blueprint.get("/api/reports/team")
+@admin_required
 def api_team() -> Response:
     """Team today as JSON (admin bearer)."""
-    require_admin()
-    zone = _zone_parameter()
+    zone = zone_parameter()
     context = services()
     with context.database.session() as session:
-        rows = reports.team_today(session, context.now(), zone, request.args.get("q", "").strip())
+        rows = team_today(session, context.now(), zone, request.args.get("q", "").strip())
     return jsonify({"users": [
         {"username": row.username, "zone": row.zone.name, "zone_source": row.zone.source,
          "today": row.today.isoformat(), **_tally_json(row.tally), "status": row.status,
@@ -319,10 +299,10 @@ def api_team() -> Response:
 
 
 @blueprint.get("/api/reports/days")
+@admin_required
 def api_days() -> Response:
     """Per-user-per-day tallies for ``from``..``to`` (default this week) as JSON (admin bearer)."""
-    require_admin()
-    result = _report(_zone_parameter())
+    result = _report(zone_parameter())
     return jsonify({
         "from": result.first_day.isoformat(), "to": result.last_day.isoformat(), "zone": result.zone_caption,
         "users": [
@@ -335,20 +315,20 @@ def api_days() -> Response:
 
 
 @blueprint.get("/api/reports/diary")
+@admin_required
 def api_diary() -> Response:
     """One user's diary day (``username``, ``date``, ``tz``) as JSON slots (admin bearer)."""
-    require_admin()
     username = request.args.get("username", "")
     if not username:
         raise ConfigError({"username": "is required"})
-    zone = _zone_parameter()
+    zone = zone_parameter()
     text = request.args.get("date", "").strip()
     try:
         day = date.fromisoformat(text) if text else None
     except ValueError as exc:
         raise ConfigError({"date": "must be a date like 2026-11-25"}) from exc
     with services().database.session() as session:
-        if config_data.find_user(session, username) is None:
+        if find_user(session, username) is None:
             raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
     result = _diary(username, day, zone)
     return jsonify({

@@ -14,6 +14,8 @@ from conftest import SmtpCapture
 from server_support import add_user, bearer, latest_code, make_app, sign_in, smtp_settings
 from support import live_server
 
+from server.context import services_of
+
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
@@ -104,7 +106,7 @@ def test_an_admin_signs_in_with_the_emailed_code_and_edits_the_config(
             expect(page.locator("table.audit tbody tr")).to_have_count(2)
             expect(page.locator("table.audit")).to_contain_text("user:ann")
     finally:
-        app.extensions["vinova"].database.dispose()
+        services_of(app).database.dispose()
 
 
 def test_admin_forms_refuse_a_post_without_the_csrf_token(tmp_path: Path) -> None:
@@ -118,7 +120,7 @@ def test_admin_forms_refuse_a_post_without_the_csrf_token(tmp_path: Path) -> Non
         assert forged.status_code == 400 and forged.get_json()["error"]["code"] == "bad_request"
         assert not list(tmp_path.glob("outbox/*.eml"))  # no code was mailed
     finally:
-        app.extensions["vinova"].database.dispose()
+        services_of(app).database.dispose()
 
 
 def test_a_non_admin_cannot_use_the_admin_pages(tmp_path: Path) -> None:
@@ -135,4 +137,4 @@ def test_a_non_admin_cannot_use_the_admin_pages(tmp_path: Path) -> None:
         assert refused.status_code == 403
         assert client.get("/admin/").status_code == 302  # back to the sign-in page
     finally:
-        app.extensions["vinova"].database.dispose()
+        services_of(app).database.dispose()

@@ -251,9 +251,9 @@ def test_in_process_window_shows_typed_keys_and_the_capture_thumbnail(
     import tkinter as tk
 
     from agent.client import ServerClient
-    from agent.engine import AgentSettings
+    from agent.settings import AgentSettings
     from agent.window.controller import VinovaApp
-    from agent.window.views import setup_look
+    from agent.window.look import setup_look
     from main import build_agent
 
     _app, base_url, _admin_token = server
@@ -288,7 +288,9 @@ def test_in_process_window_shows_typed_keys_and_the_capture_thumbnail(
                    message="the key count to move")
         pump_until(lambda: app.main_view.clicks_today.get() != "0", message="the click count to move")
         if CAPTURES_WIRED:
-            pump_until(lambda: app.main_view._thumbnail is not None, timeout=30, message="a thumbnail")
+            # A thumbnail's caption names the capture's size ("18:00:05 · 1920x1080").
+            pump_until(lambda: " · " in app.main_view.capture_caption.get(), timeout=30,
+                       message="a thumbnail")
             assert "x" in app.main_view.capture_caption.get()
     finally:
         if not app.closed:

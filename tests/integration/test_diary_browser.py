@@ -17,12 +17,21 @@ import pytest
 import requests
 from conftest import SmtpCapture
 from PIL import Image, ImageDraw
-from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in, smtp_settings
+from server_support import (
+    FakeClock,
+    add_user,
+    bearer,
+    latest_code,
+    make_app,
+    read_csv_rows,
+    sign_in,
+    smtp_settings,
+)
 from support import live_server
 
 import time_manager
 from contract.screenshots import object_key
-from server import reports
+from server.context import services_of
 from server.db import activity_data
 
 pytestmark = pytest.mark.integration
@@ -185,8 +194,8 @@ def test_an_admin_reads_the_diary_clicks_a_thumbnail_switches_day_and_exports_cs
                 page.click("#report-csv")
             csv_text = Path(download_info.value.path()).read_text()
             assert csv_text.startswith("# Vinova report 2026-11-16..2026-11-22; zone: each user's own zone")
-            rows = {(row["username"], row["date"]): row for row in reports.read_csv_rows(csv_text)}
-            with app.extensions["vinova"].database.session() as session:
+            rows = {(row["username"], row["date"]): row for row in read_csv_rows(csv_text)}
+            with services_of(app).database.session() as session:
                 for day in ("2026-11-19", "2026-11-20"):
                     start, end = time_manager.local_day_bounds(datetime.fromisoformat(day).date(), NEW_YORK)
                     between = activity_data.activity_between(session, None, start, end)
@@ -198,4 +207,4 @@ def test_an_admin_reads_the_diary_clicks_a_thumbnail_switches_day_and_exports_cs
             assert {key[0] for key in rows} == {"ann"}
     finally:
         context.close()
-        app.extensions["vinova"].database.dispose()
+        services_of(app).database.dispose()

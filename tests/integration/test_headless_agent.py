@@ -90,13 +90,19 @@ class AgentProcess:
     def kill(self) -> None:
         self.process.kill()
         self.process.wait(10)
-        self.handle.close()
+        self._close()
 
     def terminate(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(10)
-        self.handle.close()
+        self._close()
         return code
+
+    def _close(self) -> None:
+        """Close the output file and our end of stdin (pytest turns unclosed files into errors)."""
+        self.handle.close()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def xdotool(*args: str) -> None:

@@ -53,5 +53,6 @@ def test_make_run_serves_prints_credentials_and_codes_and_signs_the_agent_in(tmp
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(20)
+            process.stdin.close()
     wait_until(lambda: not port_open(port), 10, message="the server to stop with make run")
     assert password.group(1) not in output.read_text().split("password:", 1)[1].split("\n", 2)[2]

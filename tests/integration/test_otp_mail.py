@@ -16,6 +16,8 @@ from conftest import SmtpCapture
 from server_support import add_user, latest_code, make_app, sign_in, smtp_settings
 from support import free_port, live_server, port_open, wait_until
 
+from server.context import services_of
+
 pytestmark = pytest.mark.integration
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -53,7 +55,7 @@ def test_the_code_mailed_over_smtp_signs_in_over_http(
             assert again != token
             assert len(smtp_server.messages_to("ann@example.com")) == 2
     finally:
-        app.extensions["vinova"].database.dispose()
+        services_of(app).database.dispose()
 
 
 def test_without_smtp_host_the_code_is_a_private_eml_file_and_the_log_says_where(
@@ -73,7 +75,7 @@ def test_without_smtp_host_the_code_is_a_private_eml_file_and_the_log_says_where
         assert str(mail) in logged
         assert code not in logged and token not in logged and PASSWORD not in logged
     finally:
-        app.extensions["vinova"].database.dispose()
+        services_of(app).database.dispose()
 
 
 def _environment(data_dir: Path) -> dict[str, str]:

@@ -73,6 +73,7 @@ class AgentProcess:
     def kill_hard(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+        self._close_pipes()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -82,6 +83,17 @@ class AgentProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill_hard()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        """Close our ends once the process is gone (pytest turns unclosed files into errors)."""
+        self.reader.join(5)  # the reader sees EOF once the process is gone
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except BrokenPipeError:  # stdin: buffered text the dead process can no longer read
+                    pass
 
 
 def test_twenty_captures_survive_an_outage_and_two_kill_9s(s3_server: S3Server, tmp_path: Path) -> None:

@@ -1,0 +1,89 @@
+"""Plain words for the window: durations, intervals, the status badge and the config rows."""
+
+from __future__ import annotations
+
+import time_manager
+from agent.engine import AgentStatus
+from agent.worker import UploadStatus
+from contract.config_schema import AgentConfig
+from contract.errors import ConfigError
+
+NO_VALUE = "\N{EN DASH}"
+
+
+def format_duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"12 min 05 s"`` or ``"41 s"``."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def format_interval(seconds: int) -> str:
+    """A configured interval in the largest whole unit: ``"5 min"``, ``"90 s"``, ``"1 h"``."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def wait_text(seconds: int | None) -> str:
+    """``"4 min 10 s"`` for a wait the user is asked to sit out."""
+    if seconds is None:
+        return "a little while"
+    minutes, rest = divmod(max(0, int(seconds)), 60)
+    if minutes and rest:
+        return f"{minutes} min {rest} s"
+    return f"{minutes} min" if minutes else f"{rest} s"
+
+
+def describe_status(status: AgentStatus, uploads: UploadStatus | None, *, paused: bool) -> tuple[str, str]:
+    """(style key, words) for the status badge: Tracking, Idle, Paused, Suspended (battery 18 %), Offline…"""
+    if status.session_expired or (uploads is not None and uploads.session_expired):
+        return "signed_out", "Signed out by the server"
+    if paused or status.state == "paused":
+        return "paused", "Paused"
+    if status.state == "suspended":
+        battery = status.battery
+        detail = f" (battery {battery.percent:.0f} %)" if battery is not None else " (battery low)"
+        return "suspended", f"Suspended{detail}"
+    captures_waiting = uploads.waiting if uploads is not None else 0
+    if status.offline or (uploads is not None and uploads.offline):
+        return "offline", f"Offline ({captures_waiting + status.samples_waiting} waiting)"
+    if status.state == "idle":
+        return "idle", "Idle"
+    return "tracking", "Tracking"
+
+
+def config_rows(config: AgentConfig) -> list[tuple[str, str]]:
+    """The config in force as (label, value) rows for the panel."""
+    on_off = {True: "on", False: "off"}
+    return [
+        ("Screenshots every", format_interval(config.screenshot_interval)
+         + (" (random moment)" if config.random_capture_time else "")),
+        ("Capture", on_off[config.capture_enabled]),
+        ("Blur", on_off[config.blur_screenshots]),
+        ("Idle after", format_interval(config.idle_threshold)),
+        ("Battery suspend", f"below {config.battery_threshold} %"),
+        ("Time zone", zone_text(config.timezone)),
+    ]
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def zone_text(name: str) -> str:
+    """A zone as the user knows it: "local" becomes the machine's zone name."""
+    if name != "local":
+        return name
+    try:
+        return time_manager.zone_name(name)
+    except ConfigError:
+        return name

@@ -1,0 +1,81 @@
+"""What the routes share: the ServerContext that create_app builds, and how a route reaches it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from auth_manager import ServerAuth
+from contract.s3 import make_s3_client
+from server.db.database import Database
+from server.localstore import LocalObjectStore
+from server.mailer import FileOutbox, Mailer, SmtpMailer
+from server.objectstores import ObjectStore
+from server.s3store import S3ObjectStore
+from server.settings import ServerSettings
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_KEY = "vinova"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerContext:
+    """What the routes need, built once by create_app and kept in ``app.extensions["vinova"]``."""
+
+    settings: ServerSettings
+    database: Database
+    mailer: Mailer
+    auth: ServerAuth
+    object_store: ObjectStore
+
+    def now(self) -> datetime:
+        """The server's clock (tz-aware UTC; a fake one in tests)."""
+        return self.settings.clock()
+
+
+def build_mailer(settings: ServerSettings) -> Mailer:
+    """SMTP when SMTP_HOST is set, else the file outbox under the data dir."""
+    smtp = settings.smtp
+    if smtp.host is None:
+        return FileOutbox(settings.outbox_dir, smtp.mail_from)
+    return SmtpMailer(
+        smtp.host, smtp.port, smtp.mail_from, username=smtp.username, password=smtp.password,
+        starttls=smtp.starttls, timeout_seconds=smtp.timeout_seconds,
+    )
+
+
+def make_object_store(environ_like: Mapping[str, str], data_dir: Path, secret_key: bytes) -> ObjectStore:
+    """S3 when ``S3_BUCKET`` is set (``S3_PREFIX``, ``AWS_REGION``, ``S3_ENDPOINT_URL``), else local files.
+
+    The local store lives under ``<data_dir>/screenshots/``. Logs which one at start.
+    """
+    prefix = environ_like.get("S3_PREFIX", "")
+    bucket = environ_like.get("S3_BUCKET", "").strip()
+    if bucket:
+        endpoint_url = environ_like.get("S3_ENDPOINT_URL") or None
+        region = environ_like.get("AWS_REGION") or environ_like.get("AWS_DEFAULT_REGION") or None
+        client = make_s3_client(region, endpoint_url)
+        logger.info(
+            "screenshots go to S3 bucket %s (prefix %r, endpoint %s)", bucket, prefix, endpoint_url or "AWS"
+        )
+        return S3ObjectStore(client, bucket, prefix)
+    root = data_dir / "screenshots"
+    logger.info("screenshots are stored on this server under %s (no S3_BUCKET set)", root)
+    return LocalObjectStore(root, secret_key, prefix)
+
+
+def services_of(app: Flask) -> ServerContext:
+    """The ServerContext of ``app`` (outside a request: the CLI, scripts/run.py, tests)."""
+    context: ServerContext = app.extensions[EXTENSION_KEY]
+    return context
+
+
+def services() -> ServerContext:
+    """The ServerContext of the app handling the current request or CLI command."""
+    return services_of(current_app)

@@ -1,0 +1,25 @@
+"""Looking up accounts by name (creating and signing them in is auth_manager's job)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.db.models import User
+
+logger = logging.getLogger(__name__)
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """The account with this username, or None."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+def listed_users(session: Session, name_filter: str = "") -> list[User]:
+    """Every account, by username; ``name_filter`` keeps names containing it (any case)."""
+    query = select(User).order_by(User.username)
+    if name_filter:
+        query = query.where(func.lower(User.username).contains(name_filter.lower(), autoescape=True))
+    return list(session.scalars(query))

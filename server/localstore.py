@@ -1,0 +1,228 @@
+"""Screenshots as private files on the server, uploaded and served through HMAC-signed URLs.
+
+The HMAC covers (method, key, expiry, content type, size), so a signed URL is the credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote, urlencode
+
+from contract.errors import RequestRefused
+from contract.private_files import replacing
+from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
+from server.objectstores import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
+
+LOCAL_URL_BASE = "/uploads/local/"
+_COPY_CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LocalUrlQuery:
+    """The signed query of a local-store URL."""
+
+    expires: int
+    signature: str
+    size_bytes: int | None = None
+    content_type: str | None = None
+
+    def encode(self) -> str:
+        """As a URL query string (no leading ``?``)."""
+        values: dict[str, str | int] = {"expires": self.expires}
+        if self.size_bytes is not None:
+            values["size"] = self.size_bytes
+        if self.content_type is not None:
+            values["type"] = self.content_type
+        values["signature"] = self.signature
+        return urlencode(values)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalObjectStore:
+    """Screenshots as files under ``root_dir`` (0700 dirs, 0600 files), served through HMAC-signed URLs."""
+
+    root_dir: Path
+    secret_key: bytes = field(repr=False)
+    prefix: str = ""
+    url_base: str = LOCAL_URL_BASE
+    mode: str = "local"
+
+    def path_for(self, key: str) -> Path:
+        """The file of ``key``; refuses anything that would escape ``root_dir``."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(part in {"", ".", ".."} for part in parts) or "\\" in key:
+            raise RequestRefused("malformed key", status=400, code="validation_error", field="key")
+        return self.root_dir.joinpath(*parts)
+
+    def _signature(
+        self, method: str, key: str, expires: int, content_type: str | None, size_bytes: int | None
+    ) -> str:
+        message = "\n".join([method, key, str(expires), content_type or "", str(size_bytes or "")])
+        return hmac.new(self.secret_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def local_put_url(self, key: str, expires_at: datetime, *, content_type: str, size_bytes: int) -> str:
+        """The path+query a client PUTs ``key`` to; the HMAC binds method, key, expiry, type and size."""
+        expires = int(as_utc(expires_at).timestamp())
+        query = LocalUrlQuery(
+            expires=expires,
+            signature=self._signature("PUT", key, expires, content_type, size_bytes),
+            size_bytes=size_bytes,
+            content_type=content_type,
+        )
+        return f"{self.url_base}{quote(key)}?{query.encode()}"
+
+    def local_get_url(self, key: str, expires_at: datetime) -> str:
+        """The path+query of a short-lived GET link for ``key``."""
+        expires = int(as_utc(expires_at).timestamp())
+        query = LocalUrlQuery(expires=expires, signature=self._signature("GET", key, expires, None, None))
+        return f"{self.url_base}{quote(key)}?{query.encode()}"
+
+    def presign_put(
+        self,
+        key: str,
+        *,
+        content_type: str = JPEG_CONTENT_TYPE,
+        size_bytes: int,
+        now: datetime,
+        expires_seconds: int = UPLOAD_EXPIRY_SECONDS,
+    ) -> SignedUpload:
+        """A signed PUT on this server (path+query; :func:`sign_upload` makes it absolute)."""
+        expires_at = as_utc(now) + timedelta(seconds=expires_seconds)
+        url = self.local_put_url(key, expires_at, content_type=content_type, size_bytes=size_bytes)
+        return SignedUpload(
+            url=url, headers={"Content-Type": content_type}, expires_at=expires_at, mode=self.mode
+        )
+
+    def presign_get(self, key: str, *, now: datetime, expires_seconds: int = DOWNLOAD_EXPIRY_SECONDS) -> str:
+        """A signed GET path+query valid for ``expires_seconds``."""
+        return self.local_get_url(key, as_utc(now) + timedelta(seconds=expires_seconds))
+
+    def _check_signature(
+        self,
+        method: str,
+        key: str,
+        query: Mapping[str, str],
+        now: datetime,
+        content_type: str | None,
+        size_bytes: int | None,
+    ) -> int:
+        """Verify expiry and HMAC; returns the expiry (epoch seconds)."""
+        try:
+            expires = int(query["expires"])
+            signature = str(query["signature"])
+        except (KeyError, ValueError) as exc:
+            raise RequestRefused("the link is not signed", status=403, code="forbidden") from exc
+        expected = self._signature(method, key, expires, content_type, size_bytes)
+        if not hmac.compare_digest(expected, signature):
+            raise RequestRefused("the link's signature does not match", status=403, code="forbidden")
+        if as_utc(now).timestamp() > expires:
+            raise RequestRefused("the link has expired", status=403, code="forbidden")
+        return expires
+
+    def verify_local_put(
+        self,
+        key: str,
+        query: Mapping[str, str],
+        *,
+        content_type: str | None,
+        content_length: int | None,
+        now: datetime,
+    ) -> int:
+        """Check a PUT against its signed URL; returns the signed size in bytes.
+
+        Refuses (RequestRefused) a bad or expired signature (403), another content type (400) and a
+        declared body over the signed size (413).
+        """
+        try:
+            signed_size = int(query["size"])
+            signed_type = str(query["type"])
+        except (KeyError, ValueError) as exc:
+            raise RequestRefused("the link is not signed", status=403, code="forbidden") from exc
+        self._check_signature("PUT", key, query, now, signed_type, signed_size)
+        actual_type = (content_type or "").split(";", 1)[0].strip().lower()
+        if actual_type != signed_type:
+            raise RequestRefused(
+                f"content type must be {signed_type}",
+                status=400,
+                code="validation_error",
+                field="content_type",
+            )
+        if content_length is not None and content_length > signed_size:
+            raise RequestRefused(
+                f"body is larger than the signed {signed_size} bytes",
+                status=413,
+                code="payload_too_large",
+                field="size_bytes",
+            )
+        return signed_size
+
+    def save_local(self, key: str, body: IO[bytes], *, max_bytes: int) -> int:
+        """Write ``body`` to the key's file atomically (temp + fsync + rename, 0600); returns bytes written.
+
+        Refuses (413) a body longer than ``max_bytes`` even when the client lied about its length.
+        """
+        target = self.path_for(key)
+        _make_private_dirs(target.parent, self.root_dir)
+        written = 0
+        with replacing(target) as handle:
+            while True:
+                chunk = body.read(_COPY_CHUNK_BYTES)
+                if not chunk:
+                    break
+                written += len(chunk)
+                if written > max_bytes:
+                    raise RequestRefused(
+                        f"body is larger than the signed {max_bytes} bytes",
+                        status=413,
+                        code="payload_too_large",
+                        field="size_bytes",
+                    )
+                handle.write(chunk)
+        return written
+
+    def receive_local_put(
+        self,
+        key: str,
+        query: Mapping[str, str],
+        *,
+        content_type: str | None,
+        content_length: int | None,
+        body: IO[bytes],
+        now: datetime,
+    ) -> int:
+        """The whole ``PUT /uploads/local/<key>`` rule: verify the signed URL, then save; returns bytes."""
+        signed_size = self.verify_local_put(
+            key, query, content_type=content_type, content_length=content_length, now=now
+        )
+        return self.save_local(key, body, max_bytes=signed_size)
+
+    def verify_local_get(self, key: str, query: Mapping[str, str], *, now: datetime) -> Path:
+        """Check a signed GET link; returns the file to send (404 not_found when absent)."""
+        self._check_signature("GET", key, query, now, None, None)
+        path = self.path_for(key)
+        if not path.is_file():
+            raise RequestRefused("no such screenshot", status=404, code="not_found")
+        return path
+
+    def object_size(self, key: str) -> int | None:
+        """The file's size, or None when absent."""
+        try:
+            return self.path_for(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def delete(self, key: str) -> None:
+        """Remove the file (absent is fine)."""
+        self.path_for(key).unlink(missing_ok=True)
+
+
+def _make_private_dirs(directory: Path, root: Path) -> None:
+    """Create ``directory`` (and parents up to and including ``root``) with mode 0700."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -1,0 +1,154 @@
+"""One user's local day for the diary page: every 10-minute slot (gaps included) with its screenshots."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import time_manager
+from server.db.models import ActivitySample, Screenshot, ScreenshotDeletion, User
+from server.reports.tallies import SLOT_MINUTES, SLOT_SECONDS, Tally, epoch_seconds, tally_columns
+from server.reports.zones import ZoneChoice
+
+logger = logging.getLogger(__name__)
+
+SLOTS_PER_HOUR = 60 // SLOT_MINUTES
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenshotItem:
+    """One registered screenshot of a diary day."""
+
+    id: int
+    key: str
+    taken_at: datetime
+    local_taken_at: datetime
+    blurred: bool
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One 10-minute slot of a local day: its tally and its screenshots."""
+
+    index: int
+    start: datetime
+    end: datetime
+    local_start: datetime
+    tally: Tally
+    screenshots: tuple[ScreenshotItem, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """Local start time, e.g. ``01:10``."""
+        return f"{self.local_start:%H:%M}"
+
+
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    """The slots of one local clock hour (a repeated hour on a fall-back day is its own row)."""
+
+    label: str
+    slots: tuple[Slot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DiaryDay:
+    """One user's local day: slots in hour rows, the day's totals and screenshots."""
+
+    username: str
+    day: date
+    zone: ZoneChoice
+    start: datetime
+    end: datetime
+    slots: tuple[Slot, ...]
+    totals: Tally
+    deletions: tuple[ScreenshotDeletion, ...] = ()
+
+    @property
+    def hours_in_day(self) -> float:
+        """23, 24 or 25 (or 23.5/24.5 where DST moves by 30 minutes)."""
+        return (self.end - self.start).total_seconds() / 3600
+
+    @property
+    def hour_rows(self) -> list[HourRow]:
+        """Slots grouped six to a row by local clock hour, labelled with the zone abbreviation."""
+        rows: list[HourRow] = []
+        for first in range(0, len(self.slots), SLOTS_PER_HOUR):
+            chunk = self.slots[first:first + SLOTS_PER_HOUR]
+            local = chunk[0].local_start
+            rows.append(HourRow(f"{local:%H:%M} {local.tzname()}", tuple(chunk)))
+        return rows
+
+    @property
+    def screenshot_count(self) -> int:
+        """How many screenshots the day has."""
+        return sum(len(slot.screenshots) for slot in self.slots)
+
+
+def diary_day(session: Session, user: User, day: date, zone: ZoneChoice) -> DiaryDay:
+    """One user's local ``day`` in ``zone``: every 10-minute slot (gaps included) with its screenshots."""
+    start, end = time_manager.local_day_bounds(day, zone.name)
+    start_epoch = int(start.timestamp())
+    slot_count = math.ceil((end - start).total_seconds() / SLOT_SECONDS)
+    slot_index = ((epoch_seconds(ActivitySample.minute_start) - start_epoch) // SLOT_SECONDS).label("slot")
+    query = (
+        select(slot_index, *tally_columns())
+        .where(
+            ActivitySample.user_id == user.id,
+            ActivitySample.minute_start >= start,
+            ActivitySample.minute_start < end,
+        )
+        .group_by(slot_index)
+    )
+    tallies = {int(row.slot): Tally.from_row(row) for row in session.execute(query)}
+    shots: dict[int, list[ScreenshotItem]] = {}
+    screenshot_rows = session.execute(
+        select(
+            Screenshot.id, Screenshot.key, Screenshot.taken_at, Screenshot.blurred, Screenshot.width,
+            Screenshot.height,
+        )
+        .where(Screenshot.user_id == user.id, Screenshot.taken_at >= start, Screenshot.taken_at < end)
+        .order_by(Screenshot.taken_at)
+    )
+    for row in screenshot_rows:
+        index = int((row.taken_at - start).total_seconds() // SLOT_SECONDS)
+        item = ScreenshotItem(
+            row.id, row.key, row.taken_at, time_manager.to_local(row.taken_at, zone.name), bool(row.blurred),
+            row.width, row.height,
+        )
+        shots.setdefault(index, []).append(item)
+    slots = []
+    for index in range(slot_count):
+        slot_start = start + timedelta(seconds=index * SLOT_SECONDS)
+        slots.append(
+            Slot(
+                index=index,
+                start=slot_start,
+                end=min(end, slot_start + timedelta(seconds=SLOT_SECONDS)),
+                local_start=time_manager.to_local(slot_start, zone.name),
+                tally=tallies.get(index, Tally()),
+                screenshots=tuple(shots.get(index, ())),
+            )
+        )
+    totals = Tally()
+    for tally in tallies.values():
+        totals = totals + tally
+    deletions = tuple(
+        session.scalars(
+            select(ScreenshotDeletion)
+            .where(
+                ScreenshotDeletion.username == user.username,
+                ScreenshotDeletion.taken_at >= start,
+                ScreenshotDeletion.taken_at < end,
+            )
+            .order_by(ScreenshotDeletion.at)
+        )
+    )
+    return DiaryDay(user.username, day, zone, start, end, tuple(slots), totals, deletions)

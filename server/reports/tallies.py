@@ -1,0 +1,143 @@
+"""The sums every report shows: a :class:`Tally` of minutes per state, active seconds and input counts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Integer, case, func
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from contract.activity import (
+    SECONDS_PER_MINUTE,
+    STATE_IDLE,
+    STATE_PAUSED,
+    STATE_SUSPENDED,
+    STATE_TRACKING,
+    STATES,
+)
+from server.db.models import ActivityRollup, ActivitySample
+
+logger = logging.getLogger(__name__)
+
+SLOT_MINUTES = 10
+SLOT_SECONDS = SLOT_MINUTES * SECONDS_PER_MINUTE
+GAP = "gap"
+
+
+class epoch_seconds(FunctionElement[int]):
+    """Seconds since 1970-01-01 UTC of a stored UTC timestamp column, as an integer."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite keeps naive UTC text (models.UtcDateTime); strftime('%s') reads it as UTC.
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
+
+
+def _state_minutes(state: str) -> ColumnElement[Any]:
+    return func.sum(case((ActivitySample.state == state, 1), else_=0))
+
+
+def tally_columns() -> list[ColumnElement[Any]]:
+    """The aggregate columns of a :class:`Tally` over ``activity_samples``, in its field order."""
+    tracking = ActivitySample.state == STATE_TRACKING
+    return [
+        func.count(ActivitySample.id).label("sample_minutes"),
+        *(_state_minutes(state).label(f"{state}_minutes") for state in STATES),
+        func.sum(case((tracking, ActivitySample.active_seconds), else_=0)).label("active_seconds"),
+        func.sum(ActivitySample.keys).label("keys"),
+        func.sum(ActivitySample.clicks).label("clicks"),
+        func.sum(ActivitySample.scrolls).label("scrolls"),
+        func.sum(ActivitySample.mouse_px).label("mouse_px"),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Sums over some minutes of one user: minutes per state, active seconds and input counts."""
+
+    sample_minutes: int = 0
+    tracking_minutes: int = 0
+    idle_minutes: int = 0
+    paused_minutes: int = 0
+    suspended_minutes: int = 0
+    active_seconds: int = 0
+    keys: int = 0
+    clicks: int = 0
+    scrolls: int = 0
+    mouse_px: int = 0
+
+    @classmethod
+    def from_row(cls, row: Any) -> Tally:
+        """Build from a result row carrying the :func:`tally_columns` labels (NULL sums are 0)."""
+        return cls(**{name: int(getattr(row, name) or 0) for name in cls.__slots__})
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(**{name: getattr(self, name) + getattr(other, name) for name in Tally.__slots__})
+
+    @property
+    def tracked_seconds(self) -> int:
+        """Seconds of tracked time (60 per ``tracking`` minute)."""
+        return self.tracking_minutes * SECONDS_PER_MINUTE
+
+    @property
+    def activity_percent(self) -> int | None:
+        """Active seconds as a whole percentage of tracked seconds; None when nothing was tracked."""
+        if self.tracking_minutes == 0:
+            return None
+        return min(100, round(100 * self.active_seconds / self.tracked_seconds))
+
+    @property
+    def state(self) -> str:
+        """``gap`` (no data), ``tracking``, or the most frequent of idle/paused/suspended."""
+        if self.sample_minutes == 0:
+            return GAP
+        if self.tracking_minutes:
+            return STATE_TRACKING
+        counts = {
+            STATE_IDLE: self.idle_minutes,
+            STATE_PAUSED: self.paused_minutes,
+            STATE_SUSPENDED: self.suspended_minutes,
+        }
+        return max(counts, key=lambda name: counts[name])
+
+    @property
+    def hover_text(self) -> str:
+        """Tooltip: minutes per state, then key and click counts (or "no data")."""
+        if self.sample_minutes == 0:
+            return "no data"
+        minutes = [
+            f"{getattr(self, f'{state}_minutes')} min {state}"
+            for state in STATES
+            if getattr(self, f"{state}_minutes")
+        ]
+        return f"{', '.join(minutes)}; {self.keys} keys, {self.clicks} clicks"
+
+
+def rollup_tally_columns() -> list[ColumnElement[Any]]:
+    """The :class:`Tally` columns summed over ``activity_rollups`` rows."""
+    return [func.sum(getattr(ActivityRollup, name)).label(name) for name in Tally.__slots__]
+
+
+def as_json(tally: Tally) -> Mapping[str, Any]:
+    """A tally's JSON-ready form (with tracked_seconds, activity_percent and state)."""
+    return {
+        **{name: getattr(tally, name) for name in Tally.__slots__},
+        "tracked_seconds": tally.tracked_seconds,
+        "activity_percent": tally.activity_percent,
+        "state": tally.state,
+    }

@@ -1,0 +1,119 @@
+"""Team today: per user, today's tally in their zone, the agent's status, last seen and backlog."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import time_manager
+from server.db.models import ActivitySample, AgentReport, User
+from server.db.users import listed_users
+from server.reports.days import zone_day_tallies
+from server.reports.tallies import Tally
+from server.reports.zones import ZoneChoice, user_zones
+
+logger = logging.getLogger(__name__)
+
+OFFLINE_AFTER = timedelta(minutes=3)
+TEAM_SORT_KEYS = ("name", "tracked", "activity", "last_seen")
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMember:
+    """One row of Team today."""
+
+    username: str
+    zone: ZoneChoice
+    today: date
+    tally: Tally
+    status: str  # tracking | idle | paused | suspended | offline | never
+    last_seen: datetime | None
+    offline_since: datetime | None
+    uploads_waiting: int | None
+    kept_aside: int | None
+
+
+def team_today(
+    session: Session, now: datetime, chosen_zone: str | None = None, name_filter: str = ""
+) -> list[TeamMember]:
+    """One row per user: today's tally (in their display zone), agent status, last seen, backlog."""
+    members = listed_users(session, name_filter)
+    if not members:
+        return []
+    zones = user_zones(session, members, chosen_zone)
+    todays = {user.id: time_manager.local_date(now, zones[user.id].name) for user in members}
+    tallies: dict[tuple[int, int], Tally] = {}
+    for zone, today in {(zones[user.id].name, todays[user.id]) for user in members}:
+        user_ids = [user.id for user in members if (zones[user.id].name, todays[user.id]) == (zone, today)]
+        tallies.update(zone_day_tallies(session, user_ids, time_manager.local_day_bounds(today, zone)))
+    newest_id = (
+        select(ActivitySample.id)
+        .where(ActivitySample.user_id == User.id)
+        .order_by(ActivitySample.minute_start.desc())
+        .limit(1)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    newest = {
+        int(row.user_id): row
+        for row in session.execute(
+            select(
+                ActivitySample.user_id, ActivitySample.minute_start, ActivitySample.state,
+                ActivitySample.received_at,
+            )
+            .select_from(User)
+            .join(ActivitySample, ActivitySample.id == newest_id)
+            .where(User.id.in_([user.id for user in members]))
+        )
+    }
+    member_ids = [user.id for user in members]
+    reports_query = select(AgentReport).where(AgentReport.user_id.in_(member_ids))
+    reports = {row.user_id: row for row in session.scalars(reports_query)}
+    result = []
+    for user in members:
+        latest = newest.get(user.id)
+        report = reports.get(user.id)
+        seen = [moment for moment in (
+            latest.received_at if latest is not None else None,
+            report.reported_at if report is not None else None,
+        ) if moment is not None]
+        last_seen = max(seen) if seen else None
+        offline_since = None
+        if latest is None:
+            status = "never"
+        elif last_seen is not None and now - last_seen > OFFLINE_AFTER:
+            status = "offline"
+            offline_since = latest.minute_start + timedelta(minutes=1)
+        else:
+            status = str(latest.state)
+        result.append(
+            TeamMember(
+                username=user.username,
+                zone=zones[user.id],
+                today=todays[user.id],
+                tally=tallies.get((user.id, 0), Tally()),
+                status=status,
+                last_seen=last_seen,
+                offline_since=offline_since,
+                uploads_waiting=report.uploads_waiting if report is not None else None,
+                kept_aside=report.kept_aside if report is not None else None,
+            )
+        )
+    return result
+
+
+def sort_team(rows: Sequence[TeamMember], key: str) -> list[TeamMember]:
+    """Rows sorted by ``name`` (A→Z) or ``tracked``/``activity``/``last_seen`` (highest/newest first)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    if key == "tracked":
+        return sorted(rows, key=lambda row: (-row.tally.tracked_seconds, row.username))
+    if key == "activity":
+        return sorted(rows, key=lambda row: (-(row.tally.activity_percent or -1), row.username))
+    if key == "last_seen":
+        return sorted(rows, key=lambda row: (row.last_seen or epoch, row.username), reverse=True)
+    return sorted(rows, key=lambda row: row.username)

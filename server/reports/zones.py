@@ -1,0 +1,64 @@
+"""The zone each user's days are shown in: the admin's choice, else their newest sample's, else config."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import time_manager
+from server.db.config_data import effective_config
+from server.db.models import ActivitySample, User
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneChoice:
+    """The zone a user's days are shown in, and where it came from."""
+
+    name: str
+    source: str  # "chosen" (by the admin), "activity" (newest sample), "config", "server"
+
+    @property
+    def note(self) -> str:
+        """Plain words for the page: why this zone."""
+        return {
+            "chosen": "chosen for this page",
+            "activity": "the user's zone, from their newest activity",
+            "config": "the user's configured zone (no activity yet)",
+            "server": "the server's zone: the user's config says \"local\" and there is no activity yet",
+        }[self.source]
+
+
+def user_zones(session: Session, users: Sequence[User], chosen: str | None = None) -> dict[int, ZoneChoice]:
+    """Each user's display zone: ``chosen`` for all, else their newest sample's zone, else their config's."""
+    if chosen is not None:
+        name = time_manager.zone_name(chosen)
+        return {user.id: ZoneChoice(name, "chosen") for user in users}
+    newest_zone = (
+        select(ActivitySample.timezone)
+        .where(ActivitySample.user_id == User.id)
+        .order_by(ActivitySample.minute_start.desc())
+        .limit(1)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    ids = [user.id for user in users]
+    query = select(User.id, newest_zone).where(User.id.in_(ids))
+    found: dict[int, str | None] = {int(user_id): zone for user_id, zone in session.execute(query)}
+    zones: dict[int, ZoneChoice] = {}
+    for user in users:
+        zone = found.get(user.id)
+        if zone is not None:
+            zones[user.id] = ZoneChoice(zone, "activity")
+            continue
+        configured = str(effective_config(session, user.id).get("timezone") or time_manager.LOCAL_TIMEZONE)
+        if configured == time_manager.LOCAL_TIMEZONE:
+            zones[user.id] = ZoneChoice(time_manager.system_zone_name(), "server")
+        else:
+            zones[user.id] = ZoneChoice(configured, "config")
+    return zones

@@ -1,0 +1,139 @@
+"""The agent's HTTP client over real HTTP: each kind of answer becomes the right error class."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, Response, request
+from support import free_port, live_server
+
+from agent.client import ServerClient
+from contract.errors import AuthError, PermanentError, SessionExpired, TransientError
+
+
+class Script:
+    """What the scripted server answers next: (status, body, headers)."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, str, dict[str, str]]] = []
+        self.requests: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[Script, str]]:
+    script = Script()
+    app = Flask("scripted")
+
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def answer(path: str) -> Response:
+        script.requests.append(
+            {"path": path, "headers": dict(request.headers), "json": request.get_json(silent=True)}
+        )
+        status, body, headers = script.answers.pop(0)
+        return Response(body, status=status, headers=headers, content_type="application/json")
+
+    with live_server(app) as url:
+        yield script, url
+
+
+def error_body(code: str) -> str:
+    return f'{{"error": {{"code": "{code}", "message": "refused: {code}"}}}}'
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
+def test_retryable_statuses_become_transient(scripted: tuple[Script, str], status: int) -> None:
+    script, url = scripted
+    script.answers = [(status, error_body("x"), {"Retry-After": "7"})]
+    client = ServerClient(url, token="t")
+    with pytest.raises(TransientError) as caught:
+        client.post_activity([])
+    assert caught.value.retry_after_seconds == 7.0
+
+
+def test_401_on_a_token_call_ends_the_session(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(401, error_body("unauthorized"), {})]
+    with pytest.raises(SessionExpired):
+        ServerClient(url, token="t").get_config(None)
+
+
+def test_other_4xx_are_permanent_and_carry_the_code(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(400, error_body("validation_error"), {})]
+    with pytest.raises(PermanentError, match="validation_error"):
+        ServerClient(url, token="t").post_activity([{"minute_start": "x"}])
+
+
+def test_an_unreachable_server_is_transient() -> None:
+    client = ServerClient(f"http://127.0.0.1:{free_port()}", token="t", timeout_seconds=2)
+    with pytest.raises(TransientError, match="cannot reach the server"):
+        client.get_config(None)
+
+
+def test_get_config_sends_if_none_match_and_understands_304(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(304, "", {"ETag": '"abc"'})]
+    answer = ServerClient(url, token="secret-token").get_config('"abc"')
+    assert answer.payload is None and answer.etag == '"abc"'
+    assert script.requests[0]["headers"]["If-None-Match"] == '"abc"'
+    assert script.requests[0]["headers"]["Authorization"] == "Bearer secret-token"
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]"])
+def test_a_config_that_is_not_a_json_object_is_permanent(scripted: tuple[Script, str], body: str) -> None:
+    script, url = scripted
+    script.answers = [(200, body, {})]
+    with pytest.raises(PermanentError):
+        ServerClient(url, token="t").get_config(None)
+
+
+def test_sign_in_refusals_keep_the_servers_code_and_wait(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(429, error_body("too_many_attempts"), {"Retry-After": "840"})]
+    with pytest.raises(AuthError) as caught:
+        ServerClient(url).login("ann", "wrong password")
+    assert caught.value.code == "too_many_attempts"
+    assert caught.value.retry_after_seconds == 840
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "mail_unavailable"), (500, "internal_error"), (408, "x")])
+def test_a_failing_server_during_sign_in_is_transient(
+    scripted: tuple[Script, str], status: int, code: str
+) -> None:
+    script, url = scripted
+    script.answers = [(status, error_body(code), {})]
+    with pytest.raises(TransientError):
+        ServerClient(url).login("ann", "password1")
+
+
+def test_a_wrong_password_is_a_sign_in_refusal_not_an_ended_session(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(401, error_body("invalid_credentials"), {})]
+    with pytest.raises(AuthError) as caught:
+        ServerClient(url).login("ann", "wrong password")
+    assert caught.value.code == "invalid_credentials" and not isinstance(caught.value, SessionExpired)
+
+
+def test_verify_keeps_the_token_for_later_calls(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [
+        (200, '{"challenge_id": "c1", "sent_to": "a***@example.com"}', {}),
+        (200, '{"token": "tok", "username": "ann", "is_admin": false, "expires_at": "2026-12-02"}', {}),
+        (200, '{"accepted": 2}', {}),
+    ]
+    client = ServerClient(url)
+    challenge = client.login("ann", "password1")
+    assert challenge.sent_to == "a***@example.com"
+    signed_in = client.verify(challenge.challenge_id, "123456")
+    assert signed_in.username == "ann" and client.token == "tok"
+    assert client.post_activity([{}, {}]) == 2
+    assert script.requests[2]["headers"]["Authorization"] == "Bearer tok"
+
+
+def test_calls_without_a_token_fail_before_sending(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    with pytest.raises(SessionExpired):
+        ServerClient(url).post_activity([])
+    assert script.requests == []

@@ -1,0 +1,78 @@
+"""The window's words, without a display: sign-in errors, durations, the status badge, summaries, scale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.engine import AgentStatus
+from agent.minutes import ActivityTotals
+from agent.window.formatting import describe_status, format_duration, format_interval, wait_text
+from agent.window.look import ui_scale_from_environment
+from agent.window.presenter import MinuteSummaries
+from agent.window.sign_in import sign_in_error_text
+from agent.worker import UploadStatus
+from battery_manager import BatteryReading
+from contract.config_schema import AgentConfig
+from contract.errors import AuthError, TransientError
+
+SERVER_URL = "http://vinova.test:5000"
+
+
+def test_sign_in_errors_are_plain_words() -> None:
+    wrong = sign_in_error_text(AuthError("x", code="invalid_credentials"), SERVER_URL)
+    assert wrong == "Wrong username or password."
+    locked = sign_in_error_text(AuthError("x", code="too_many_attempts", retry_after_seconds=250), SERVER_URL)
+    assert "locked" in locked and "4 min 10 s" in locked
+    assert SERVER_URL in sign_in_error_text(TransientError("down"), SERVER_URL)
+    assert "expired" in sign_in_error_text(AuthError("x", code="code_expired"), SERVER_URL)
+    assert "already used" in sign_in_error_text(AuthError("x", code="code_used"), SERVER_URL)
+    assert wait_text(None) == "a little while" and wait_text(60) == "1 min" and wait_text(5) == "5 s"
+
+
+def test_durations_and_intervals_read_naturally() -> None:
+    assert format_duration(41) == "41 s"
+    assert format_duration(725) == "12 min 05 s"
+    assert format_duration(3720) == "1 h 02 min"
+    assert format_interval(300) == "5 min" and format_interval(90) == "90 s"
+    assert format_interval(7200) == "2 h"
+
+
+def _status(state: str = "tracking", **changes: Any) -> AgentStatus:
+    values: dict[str, Any] = {
+        "state": state, "offline": False, "samples_waiting": 0, "config": AgentConfig(),
+        "config_changed_at": None, "battery": None, "session_expired": False,
+    }
+    values.update(changes)
+    return AgentStatus(**values)
+
+
+def _uploads(waiting: int = 0, offline: bool = False) -> UploadStatus:
+    return UploadStatus(waiting=waiting, kept_aside=0, kept_aside_reasons={}, uploaded_total=0,
+                        last_upload_at=None, offline=offline, next_retry_at=None)
+
+
+def test_status_badge_names_each_state() -> None:
+    assert describe_status(_status(), None, paused=False) == ("tracking", "Tracking")
+    assert describe_status(_status("idle"), None, paused=False) == ("idle", "Idle")
+    assert describe_status(_status(), None, paused=True) == ("paused", "Paused")
+    battery = BatteryReading(18.0, plugged_in=False)
+    assert describe_status(_status("suspended", battery=battery), None, paused=False) == (
+        "suspended", "Suspended (battery 18 %)")
+    offline = describe_status(_status(samples_waiting=2), _uploads(waiting=3, offline=True), paused=False)
+    assert offline == ("offline", "Offline (5 waiting)")
+    assert describe_status(_status(session_expired=True), None, paused=False)[0] == "signed_out"
+
+
+def test_minute_summaries_report_each_minute_once_and_restart_at_midnight() -> None:
+    summaries = MinuteSummaries()
+    assert summaries.update(100, ActivityTotals(10, 5, 1, 0, 30)) is None
+    assert summaries.update(100, ActivityTotals(20, 9, 1, 0, 40)) is None
+    assert summaries.update(101, ActivityTotals(25, 12, 2, 1, 50)) == ActivityTotals(15, 7, 1, 1, 20)
+    assert summaries.update(102, ActivityTotals(3, 1, 0, 0, 0)) == ActivityTotals(3, 1, 0, 0, 0)
+
+
+def test_ui_scale_comes_from_the_environment() -> None:
+    assert ui_scale_from_environment({}) == 1.0
+    assert ui_scale_from_environment({"VINOVA_UI_SCALE": "2"}) == 2.0
+    assert ui_scale_from_environment({"VINOVA_UI_SCALE": "150%"}) == 1.5
+    assert ui_scale_from_environment({"VINOVA_UI_SCALE": "huge"}) == 1.0

@@ -1,0 +1,137 @@
+"""The one minute sample: its JSON shape, its one validator and bounds, and the agent → server round trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from activity_tracker import ActivityTracker
+from contract.activity import MAX_COUNT, InvalidSample, MinuteSample, parse_sample
+from server.db.activity_data import parse_activity_batch
+
+MINUTE = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+NOW = MINUTE + timedelta(minutes=1, seconds=30)
+
+
+def good_json(**changes: Any) -> dict[str, Any]:
+    """A valid sample's JSON with ``changes`` applied."""
+    return {**MinuteSample(MINUTE, 42, 10, 2, 3, 400, "tracking", "Asia/Kolkata", 330).to_json(), **changes}
+
+
+def refused_fields(raw: Any) -> dict[str, str]:
+    with pytest.raises(InvalidSample) as caught:
+        parse_sample(raw, NOW)
+    return caught.value.errors
+
+
+def test_to_json_gives_the_api_shape() -> None:
+    sample = MinuteSample(MINUTE, 42, 10, 2, 3, 400, "tracking", "Asia/Kolkata", 330)
+
+    assert sample.to_json() == {
+        "minute_start": "2026-11-25T18:00:00+00:00",
+        "active_seconds": 42,
+        "keys": 10,
+        "clicks": 2,
+        "scrolls": 3,
+        "mouse_px": 400,
+        "state": "tracking",
+        "timezone": "Asia/Kolkata",
+        "utc_offset_minutes": 330,
+    }
+
+
+def test_a_good_sample_is_accepted_and_equals_the_one_that_was_sent() -> None:
+    sample = MinuteSample(MINUTE, 42, 10, 2, 3, 400, "tracking", "Asia/Kolkata", 330)
+
+    assert parse_sample(sample.to_json(), NOW) == sample
+    # The same instant written with another offset is the same minute.
+    assert parse_sample(good_json(minute_start="2026-11-25T23:30:00+05:30"), NOW) == sample
+
+
+def test_the_bounds_are_inclusive() -> None:
+    edges = good_json(
+        active_seconds=60, keys=MAX_COUNT, clicks=0, mouse_px=MAX_COUNT, utc_offset_minutes=-16 * 60,
+        minute_start=((NOW - timedelta(days=30)).replace(second=0) + timedelta(minutes=1)).isoformat(),
+    )
+    assert parse_sample(good_json(utc_offset_minutes=16 * 60), NOW).utc_offset_minutes == 960
+    assert parse_sample(good_json(minute_start=NOW.replace(second=0).isoformat()), NOW).minute_start < NOW
+    assert parse_sample(edges, NOW).keys == MAX_COUNT
+
+
+@pytest.mark.parametrize(
+    ("change", "bad_field"),
+    [
+        ({"minute_start": "2026-11-25T18:00:30+00:00"}, "minute_start"),  # not a whole minute
+        ({"minute_start": "2026-11-25T18:00:00"}, "minute_start"),  # no offset
+        ({"minute_start": 1764093600}, "minute_start"),
+        ({"minute_start": "2026-11-25T18:02:00+00:00"}, "minute_start"),  # in the future
+        ({"minute_start": "2026-10-25T18:00:00+00:00"}, "minute_start"),  # over 30 days old
+        ({"active_seconds": 61}, "active_seconds"),
+        ({"keys": -1}, "keys"),
+        ({"keys": MAX_COUNT + 1}, "keys"),
+        ({"mouse_px": 2**31}, "mouse_px"),
+        ({"clicks": True}, "clicks"),
+        ({"scrolls": "3"}, "scrolls"),
+        ({"mouse_px": 1.5}, "mouse_px"),
+        ({"state": "asleep"}, "state"),
+        ({"timezone": "local"}, "timezone"),
+        ({"timezone": "Nowhere/City"}, "timezone"),
+        ({"utc_offset_minutes": 16 * 60 + 1}, "utc_offset_minutes"),
+        ({"utc_offset_minutes": -5000}, "utc_offset_minutes"),
+        ({"key_names": ["a"]}, "key_names"),
+    ],
+)
+def test_each_bad_sample_is_refused_naming_only_its_field(change: dict[str, Any], bad_field: str) -> None:
+    assert set(refused_fields(good_json(**change))) == {f"sample.{bad_field}"}
+
+
+def test_the_messages_are_the_ones_the_api_answers() -> None:
+    errors = refused_fields(good_json(
+        minute_start="2026-11-25T18:00:30+00:00", active_seconds=61, keys=MAX_COUNT + 1, clicks=True,
+        state="asleep", timezone="local", extra=1,
+    ))
+
+    assert errors == {
+        "sample.extra": "unknown field",
+        "sample.minute_start": "must be the start of a whole minute",
+        "sample.active_seconds": "must be between 0 and 60",
+        "sample.keys": "must be between 0 and 2147483647",
+        "sample.clicks": "must be a whole number",
+        "sample.state": "must be one of tracking, idle, paused, suspended",
+        "sample.timezone": "must be an IANA time zone name",
+    }
+    assert refused_fields(good_json(minute_start="yesterday")) == {
+        "sample.minute_start": "must be an ISO 8601 datetime with a UTC offset"
+    }
+
+
+def test_missing_fields_are_named_and_a_non_object_is_refused_whole() -> None:
+    errors = refused_fields({"minute_start": "2026-11-25T18:00:00+00:00"})
+
+    assert errors["sample.keys"] == "is missing" and errors["sample.utc_offset_minutes"] == "is missing"
+    assert refused_fields(["not", "an", "object"]) == {"sample": "must be an object"}
+    with pytest.raises(InvalidSample) as caught:
+        parse_sample(good_json(keys=-1), NOW, "samples[3]")
+    assert set(caught.value.errors) == {"samples[3].keys"}
+
+
+def test_a_sample_the_agent_builds_round_trips_through_the_servers_batch_parser_unchanged() -> None:
+    wall = [MINUTE.timestamp() + 1]
+    tracker = ActivityTracker(
+        idle_threshold_seconds=300, timezone_name="Asia/Kolkata", wall_clock=lambda: wall[0]
+    )
+    tracker.on_key_press()
+    tracker.on_move(0, 0)
+    tracker.on_move(30, 40)
+    wall[0] += 20
+    tracker.on_click()
+    tracker.on_scroll(2)
+    built = tracker.collect(now=MINUTE.timestamp() + 60)
+    assert [sample.keys for sample in built] == [1]
+
+    parsed = parse_activity_batch({"samples": [sample.to_json() for sample in built]}, NOW)
+
+    assert parsed == built
+    assert [sample.to_json() for sample in parsed] == [sample.to_json() for sample in built]

@@ -1,0 +1,69 @@
+"""Server settings: layering, clear errors naming the variable, the generated secret key, .env.example."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from contract.errors import ConfigError
+from server import settings as server_settings
+from server.settings import load_settings
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_then_env_file_then_environment_then_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / "settings.env"
+    env_file.write_text("VINOVA_TOKEN_TTL=3600\nSMTP_PORT=2525\nMAIL_FROM=file@example.com\n")
+    monkeypatch.setenv("SMTP_PORT", "2626")
+    monkeypatch.delenv("VINOVA_MAX_BODY_BYTES", raising=False)
+    settings = load_settings(
+        {"VINOVA_ENV_FILE": str(env_file), "VINOVA_DATA_DIR": str(tmp_path / "data"),
+         "MAIL_FROM": "override@example.com", "VINOVA_SECRET_KEY": "s" * 32}
+    )
+    assert settings.token_ttl_seconds == 3600  # from the file
+    assert settings.smtp.port == 2626  # the environment beats the file
+    assert settings.smtp.mail_from == "override@example.com"  # overrides beat everything
+    assert settings.max_body_bytes == server_settings.DEFAULT_MAX_BODY_BYTES
+    assert settings.database_url == f"sqlite:///{tmp_path / 'data' / 'vinova.db'}"
+    assert settings.smtp.host is None
+    assert "s" * 32 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("VINOVA_TOKEN_TTL", "soon"), ("SMTP_PORT", "70000"), ("SMTP_STARTTLS", "maybe"),
+     ("MAIL_FROM", "nobody"), ("VINOVA_DATABASE_URL", "vinova.db"), ("VINOVA_SECRET_KEY", "short"),
+     ("VINOVA_LOG_LEVEL", "LOUD")],
+)
+def test_an_invalid_setting_is_an_error_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path), name: value})
+    assert set(caught.value.errors) == {name}
+
+
+def test_the_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    overrides = {"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data")}
+    first = load_settings(overrides).secret_key
+    second = load_settings(overrides).secret_key
+    assert first == second and len(first) == 64
+    key_file = tmp_path / "data" / server_settings.SECRET_KEY_FILE_NAME
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_reading_settings_writes_nothing_when_a_secret_key_is_given(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    load_settings({"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(data_dir), "VINOVA_SECRET_KEY": "k" * 20})
+    assert not (tmp_path / "data").exists()
+
+
+def test_env_example_lists_every_server_variable_with_a_comment() -> None:
+    lines = (PROJECT_DIR / ".env.example").read_text().splitlines()
+    for name in server_settings.DEFAULTS:
+        index = next((i for i, line in enumerate(lines) if line.startswith(f"{name}=")), None)
+        assert index is not None, f"{name} missing from .env.example"
+        assert lines[index - 1].startswith("# "), f"{name} has no comment line"
