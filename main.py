@@ -158,7 +158,7 @@ def build_agent(
     uploads = UploadWorker(
         store=capture_store,
         uploader=build_uploader(settings, client),
-        register=lambda record: client.register_screenshot(record.to_registration_json()),
+        register=lambda record: client.register_screenshot(record.registration().to_json()),
         events=events,
     )
     captures = ScreenshotManager(

@@ -25,6 +25,7 @@ from typing import Any
 
 from agent.localdb import open_agent_db
 from contract.private_files import write_private_file
+from contract.screenshots import ScreenshotRegistration
 from time_manager import utc_now
 
 logger = logging.getLogger(__name__)
@@ -63,18 +64,18 @@ class CaptureRecord:
     reason: str | None = None
     attempts: int = 0
 
-    def to_registration_json(self) -> dict[str, Any]:
-        """The body of ``POST /screenshots`` (docs/API.md)."""
-        return {
-            "key": self.key,
-            "taken_at": self.taken_at.isoformat(),
-            "timezone": self.timezone,
-            "blurred": self.blurred,
-            "width": self.width,
-            "height": self.height,
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-        }
+    def registration(self) -> ScreenshotRegistration:
+        """What ``POST /screenshots`` registers for this capture once its bytes are stored."""
+        return ScreenshotRegistration(
+            key=self.key,
+            taken_at=self.taken_at,
+            timezone=self.timezone,
+            blurred=self.blurred,
+            width=self.width,
+            height=self.height,
+            size_bytes=self.size_bytes,
+            sha256=self.sha256,
+        )
 
 
 def spool_file_name(key: str) -> str:

@@ -127,10 +127,9 @@ class SignedUpload:
 
 @dataclass(frozen=True, slots=True)
 class ScreenshotRegistration:
-    """A validated ``POST /screenshots`` body."""
+    """The body of ``POST /screenshots``: the agent builds it from a capture, the server validates it."""
 
     key: str
-    username: str
     taken_at: datetime
     timezone: str
     blurred: bool
@@ -138,6 +137,19 @@ class ScreenshotRegistration:
     height: int
     size_bytes: int
     sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body of docs/API.md (``taken_at`` as ISO 8601 with its offset)."""
+        return {
+            "key": self.key,
+            "taken_at": self.taken_at.isoformat(),
+            "timezone": self.timezone,
+            "blurred": self.blurred,
+            "width": self.width,
+            "height": self.height,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+        }
 
 
 def validate_registration(
@@ -182,7 +194,6 @@ def validate_registration(
         raise refuse("sha256", "does not match the key")
     return ScreenshotRegistration(
         key=body["key"],
-        username=username,
         taken_at=taken_at.astimezone(UTC),
         timezone=timezone_name,
         blurred=blurred,

@@ -13,7 +13,7 @@ import pytest
 from spool_support import START, add_capture
 
 from agent.spool import CaptureStore, spool_file_name
-from contract.screenshots import object_key
+from contract.screenshots import object_key, parse_key, validate_registration
 
 
 @pytest.fixture
@@ -55,9 +55,16 @@ def test_the_same_capture_is_recorded_once(store: CaptureStore) -> None:
 
 
 def test_registration_json_is_the_api_body(store: CaptureStore) -> None:
-    body = add_capture(store, 2).to_registration_json()
+    body = add_capture(store, 2).registration().to_json()
     assert set(body) == {"key", "taken_at", "timezone", "blurred", "width", "height", "size_bytes", "sha256"}
     assert body["taken_at"] == "2026-11-25T18:00:02+00:00"
+
+
+def test_the_server_accepts_the_registration_the_agent_builds(store: CaptureStore) -> None:
+    record = add_capture(store, 2)
+    owner = parse_key(record.key, "p/").username
+    accepted = validate_registration(record.registration().to_json(), username=owner, prefix="p/")
+    assert accepted == record.registration()
 
 
 def test_mark_uploaded_deletes_the_file_and_keep_aside_keeps_it(store: CaptureStore) -> None:
