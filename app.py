@@ -23,9 +23,9 @@ from server import cli
 from server.api import activity, auth, config, screenshots, users
 from server.context import EXTENSION_KEY, ServerContext, build_mailer, make_object_store, services_of
 from server.db.database import Database
-from server.localstore import LOCAL_URL_BASE
 from server.pages import admin, diary
-from server.settings import load_settings
+from server.settings import load_settings, provision_secret_key
+from server.stores.local import LOCAL_URL_BASE
 from server.web import error_response
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the server: settings, database (migrated), mailer, auth, routes, CLI."""
     settings = load_settings(overrides)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings = provision_secret_key(settings)
     database = Database(settings.database_url)
     database.migrate()
     mailer = build_mailer(settings)

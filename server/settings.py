@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ class ServerSettings:
 
     data_dir: Path
     database_url: str
-    secret_key: str = field(repr=False)
+    secret_key: str = field(repr=False)  # "" until provision_secret_key() on start
     token_ttl_seconds: int
     max_body_bytes: int
     log_level: str
@@ -114,18 +114,24 @@ def _parse_bool(values: Mapping[str, str], name: str) -> bool:
     raise ConfigError({name: f"must be true or false, got {raw!r}"})
 
 
-def _load_or_create_secret_key(data_dir: Path) -> str:
-    """The generated secret key in the data dir, created 0600 on first use."""
-    path = data_dir / SECRET_KEY_FILE_NAME
+def provision_secret_key(settings: ServerSettings) -> ServerSettings:
+    """The settings with a secret key: the configured one, else the one kept in the data folder.
+
+    The server calls this once on start (loading settings never writes files); the first start
+    without ``VINOVA_SECRET_KEY`` generates the key into ``<data dir>/secret_key``, mode 0600.
+    """
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / SECRET_KEY_FILE_NAME
     if path.is_file():
-        return path.read_text(encoding="ascii").strip()
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return replace(settings, secret_key=path.read_text(encoding="ascii").strip())
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         handle.write(key + "\n")
     logger.info("generated a new secret key in %s", path)
-    return key
+    return replace(settings, secret_key=key)
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
@@ -163,8 +169,6 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
     secret_key = values["VINOVA_SECRET_KEY"].strip()
     if secret_key and len(secret_key) < 16:
         raise ConfigError({"VINOVA_SECRET_KEY": "must be at least 16 characters"})
-    if not secret_key:
-        secret_key = _load_or_create_secret_key(data_dir)
     return ServerSettings(
         data_dir=data_dir,
         database_url=database_url,

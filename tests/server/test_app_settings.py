@@ -48,8 +48,10 @@ def test_an_invalid_setting_is_an_error_naming_the_variable(tmp_path: Path, name
 
 def test_the_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
     overrides = {"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data")}
-    first = load_settings(overrides).secret_key
-    second = load_settings(overrides).secret_key
+    assert load_settings(overrides).secret_key == ""  # loading alone writes nothing
+    assert not (tmp_path / "data").exists()
+    first = server_settings.provision_secret_key(load_settings(overrides)).secret_key
+    second = server_settings.provision_secret_key(load_settings(overrides)).secret_key
     assert first == second and len(first) == 64
     key_file = tmp_path / "data" / server_settings.SECRET_KEY_FILE_NAME
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
