@@ -27,8 +27,8 @@ from agent.uploaders import DirectS3Uploader, PresignedUploader, Uploader
 from agent.worker import UploadWorker
 from contract.s3 import make_s3_client
 from contract.screenshots import SignedUpload, object_key
-from server.s3store import S3ObjectStore
-from server.signing import sign_upload
+from server.stores.s3 import S3ObjectStore
+from server.stores.signing import sign_upload
 
 START = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

@@ -13,11 +13,11 @@ from flask import Flask, current_app
 from auth_manager import ServerAuth
 from contract.s3 import make_s3_client
 from server.db.database import Database
-from server.localstore import LocalObjectStore
 from server.mailer import FileOutbox, Mailer, SmtpMailer
-from server.objectstores import ObjectStore
-from server.s3store import S3ObjectStore
 from server.settings import ServerSettings
+from server.stores.local import LocalObjectStore
+from server.stores.objectstore import ObjectStore
+from server.stores.s3 import S3ObjectStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The screenshot API: sign uploads, receive them (local store), register them, list and open them.
 
-Thin routes over the object stores (server/objectstores.py), the signing rules (server/signing.py)
+Thin routes over the object stores and the signing rules (server/stores/)
 and the ``screenshots`` table; see docs/API.md.
 """
 
@@ -19,9 +19,9 @@ from contract.screenshots import DEFAULT_MAX_UPLOAD_BYTES, validate_registration
 from server.context import services
 from server.db import models
 from server.db.users import find_user
-from server.localstore import LocalObjectStore
-from server.objectstores import ObjectStore
-from server.signing import sign_upload
+from server.stores.local import LocalObjectStore
+from server.stores.objectstore import ObjectStore
+from server.stores.signing import sign_upload
 from server.web import admin_required, current_principal, json_body, login_required, zone_parameter
 
 blueprint = Blueprint("screenshots", __name__)

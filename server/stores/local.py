@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from contract.errors import RequestRefused
 from contract.private_files import replacing
 from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
-from server.objectstores import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
+from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
 
 LOCAL_URL_BASE = "/uploads/local/"
 _COPY_CHUNK_BYTES = 256 * 1024

@@ -1,11 +1,11 @@
 """Where the server keeps screenshots: the interface both stores implement, and their link lifetimes.
 
-* :class:`server.s3store.S3ObjectStore` presigns PUT/GET URLs on any S3-compatible bucket; only the
+* :class:`server.stores.s3.S3ObjectStore` presigns PUT/GET URLs on any S3-compatible bucket; only the
   server holds the bucket credentials (standard AWS chain), so desktops carry no keys.
-* :class:`server.localstore.LocalObjectStore` keeps files under ``<VINOVA_DATA_DIR>/screenshots/``
+* :class:`server.stores.local.LocalObjectStore` keeps files under ``<VINOVA_DATA_DIR>/screenshots/``
   and hands out URLs on the server itself, authenticated by an HMAC.
 
-:func:`server.context.make_object_store` picks one; :func:`server.signing.sign_upload` holds the
+:func:`server.context.make_object_store` picks one; :func:`server.stores.signing.sign_upload` holds the
 rules of ``POST /uploads/sign``.
 """
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
-from server.objectstores import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
+from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
 
 
 class S3ObjectStore:

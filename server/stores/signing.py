@@ -14,7 +14,7 @@ from contract.screenshots import (
     SignedUpload,
     check_key_owner,
 )
-from server.objectstores import UPLOAD_EXPIRY_SECONDS, ObjectStore
+from server.stores.objectstore import UPLOAD_EXPIRY_SECONDS, ObjectStore
 
 logger = logging.getLogger(__name__)
 

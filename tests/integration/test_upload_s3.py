@@ -28,9 +28,9 @@ from contract.errors import RequestRefused
 from contract.s3 import make_s3_client
 from contract.screenshots import SignedUpload, object_key
 from screenshot_manager import encode_jpeg
-from server.localstore import LocalObjectStore
-from server.s3store import S3ObjectStore
-from server.signing import sign_upload
+from server.stores.local import LocalObjectStore
+from server.stores.s3 import S3ObjectStore
+from server.stores.signing import sign_upload
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from contract.errors import RequestRefused
 from contract.s3 import make_s3_client
 from contract.screenshots import SignedUpload, object_key, parse_key, validate_registration
 from server.context import make_object_store
-from server.localstore import LOCAL_URL_BASE, LocalObjectStore
-from server.s3store import S3ObjectStore
-from server.signing import sign_upload
+from server.stores.local import LOCAL_URL_BASE, LocalObjectStore
+from server.stores.s3 import S3ObjectStore
+from server.stores.signing import sign_upload
 
 NOW = datetime(2026, 11, 25, 18, 0, 0, tzinfo=UTC)
 SHA = hashlib.sha256(b"capture").hexdigest()
@@ -300,7 +300,8 @@ def test_registration_is_accepted_when_it_agrees_with_its_key() -> None:
     parsed = validate_registration(registration(), username="alice", prefix="shots/")
     assert parsed.key == own_key()
     assert parsed.taken_at.tzinfo is not None
-    assert parsed.username == "alice"
+    assert parse_key(parsed.key, "shots/").username == "alice"
+    assert parsed.to_json() == registration()
 
 
 @pytest.mark.parametrize(
