@@ -86,6 +86,11 @@ def text_screen(xvfb: object) -> Iterator[None]:
         pytest.skip("tesseract is not installed (make test installs it with apt)")
     rng = random.Random(4)
     root = tkinter.Tk()
+    # `tk scaling` belongs to the X display, which Tk shares between the interpreters of one
+    # process: a window test that scaled its UI earlier would make this 11 pt text larger and
+    # easier to read. Set it back to the screen's own resolution (what a fresh process gets).
+    points_per_pixel = 72 * root.winfo_screenmmwidth() / 25.4 / root.winfo_screenwidth()
+    root.tk.call("tk", "scaling", 1 / points_per_pixel)
     root.overrideredirect(True)
     root.geometry(f"{root.winfo_screenwidth()}x{root.winfo_screenheight()}+0+0")
     text = tkinter.Text(root, font=("DejaVu Sans", 11), wrap="word", borderwidth=0, highlightthickness=0)
