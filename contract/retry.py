@@ -1,6 +1,6 @@
 """Is this answer worth retrying? One table from stable error codes and HTTP statuses to an outcome.
 
-Like httpx's exception map, the decision is data, read in this order:
+The decision is data, not code, read in this order:
 
 1. no answer at all (connection refused, reset, timeout), a 5xx or a 408   -> RETRY
 2. a stable error code the table knows (the server's JSON ``error.code`` or

@@ -37,7 +37,7 @@ from app import configure_logging, create_app
 from contract.errors import ConfigError
 from server.context import services_of
 
-logger = logging.getLogger("vinova.run")
+logger = logging.getLogger(__name__)
 
 FIRST_ADMIN_NAME = "admin"
 FIRST_ADMIN_EMAIL_VARIABLE = "VINOVA_ADMIN_EMAIL"

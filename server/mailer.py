@@ -7,13 +7,13 @@ import os
 import secrets
 import smtplib
 import ssl
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
 from contract.errors import TransientError
+from time_manager import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def build_message(mail_from: str, to_address: str, subject: str, body: str) -> E
     message["From"] = mail_from
     message["To"] = to_address
     message["Subject"] = subject
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Date"] = format_datetime(utc_now())
     message["Message-ID"] = make_msgid(domain=mail_from.rpartition("@")[2] or "localhost")
     message.set_content(body)
     return message
@@ -88,7 +88,7 @@ class FileOutbox:
     def send(self, to_address: str, subject: str, body: str) -> None:
         """Write the mail to a new file and log where it is (never its content)."""
         message = build_message(self.mail_from, to_address, subject, body)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        stamp = utc_now().strftime("%Y%m%dT%H%M%S.%fZ")
         path = self.directory / f"{stamp}-{secrets.token_hex(4)}.eml"
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

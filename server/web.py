@@ -1,6 +1,6 @@
 """Request helpers of every route module: the JSON error answer, the body, the zone, who is signed in.
 
-The decorators follow Flask's flaskr tutorial: ``@login_required`` / ``@admin_required`` guard the
+``@login_required`` / ``@admin_required`` guard the
 JSON API (bearer token; 401/403 as JSON), ``@admin_page_required`` guards the ``/admin`` pages
 (session cookie; a redirect to the sign-in page, 403 for a non-admin). Each leaves the account in
 ``g.principal``; the route reads it with :func:`current_principal`.
