@@ -200,11 +200,33 @@ def server_setup() -> ServerSetup:
     return ServerSetup()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to the newest revision once per session, for copying."""
+    from server.db.database import Database
+
+    path = tmp_path_factory.mktemp("migrated") / "vinova.db"
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    database.dispose()
+    return path
+
+
 @pytest.fixture
-def server(database_url: str, tmp_path: Path, server_setup: ServerSetup) -> Iterator[Server]:
-    """The app of ``server_setup`` on each database, with a test client and a fake clock."""
+def server(
+    database_url: str, tmp_path: Path, server_setup: ServerSetup, migrated_sqlite_file: Path
+) -> Iterator[Server]:
+    """The app of ``server_setup`` on each database, with a test client and a fake clock.
+
+    On SQLite the database starts as a copy of one migrated file (the app's own migrate() then
+    finds it current), which saves a migration run per test; the migrations themselves are
+    tested from empty in tests/server/test_database.py.
+    """
     from server_support import build_server
 
+    sqlite_prefix = "sqlite:///"
+    if database_url.startswith(sqlite_prefix):
+        shutil.copyfile(migrated_sqlite_file, database_url.removeprefix(sqlite_prefix))
     built = build_server(database_url, tmp_path, server_setup)
     try:
         yield built

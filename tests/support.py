@@ -48,7 +48,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def live_server(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve a WSGI ``app`` on 127.0.0.1 in a background thread; yields its base URL."""
     server = make_server("127.0.0.1", port or 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
