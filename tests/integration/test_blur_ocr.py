@@ -79,6 +79,15 @@ def hard_ocr(image: Image.Image, folder: Path) -> set[str]:
         return set().union(*results)
 
 
+def x_pixels_per_point() -> float:
+    """Pixels per point of the X screen as the server reports it (xdpyinfo), not as Tk scales it."""
+    report = subprocess.run(["xdpyinfo"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"dimensions:\s+(\d+)x\d+ pixels \((\d+)x\d+ millimeters\)", report)
+    assert match is not None, "xdpyinfo printed no screen dimensions"
+    pixels, millimetres = int(match.group(1)), int(match.group(2))
+    return pixels / (millimetres / 25.4) / 72
+
+
 @pytest.fixture
 def text_screen(xvfb: object) -> Iterator[None]:
     """The whole 1920x1080 screen filled with 11 pt text, like a document or a mail client."""
@@ -87,10 +96,10 @@ def text_screen(xvfb: object) -> Iterator[None]:
     rng = random.Random(4)
     root = tkinter.Tk()
     # `tk scaling` belongs to the X display, which Tk shares between the interpreters of one
-    # process: a window test that scaled its UI earlier would make this 11 pt text larger and
-    # easier to read. Set it back to the screen's own resolution (what a fresh process gets).
-    points_per_pixel = 72 * root.winfo_screenmmwidth() / 25.4 / root.winfo_screenwidth()
-    root.tk.call("tk", "scaling", 1 / points_per_pixel)
+    # process (and Tk's own screen size in mm follows it): a window test that scaled its UI
+    # earlier would make this 11 pt text larger and easier to read. Set it back to what the X
+    # server itself reports, which is what a fresh process starts with.
+    root.tk.call("tk", "scaling", x_pixels_per_point())
     root.overrideredirect(True)
     root.geometry(f"{root.winfo_screenwidth()}x{root.winfo_screenheight()}+0+0")
     text = tkinter.Text(root, font=("DejaVu Sans", 11), wrap="word", borderwidth=0, highlightthickness=0)
