@@ -47,8 +47,6 @@ from contract.activity import (
 )
 from contract.errors import ConfigError
 
-__all__ = ["ActivityTotals", "ActivityTracker"]
-
 logger = logging.getLogger(__name__)
 
 

@@ -75,8 +75,9 @@ def _register_error_handlers(app: Flask) -> None:
         status = error.code or 500
         code = _HTTP_CODES.get(status, (error.name or "error").lower().replace(" ", "_"))
         response = error_response(RequestRefused(error.description or error.name, status=status, code=code))
-        if status == 405 and error.get_response().headers.get("Allow"):
-            response.headers["Allow"] = error.get_response().headers["Allow"]
+        allow = error.get_response().headers.get("Allow") if status == 405 else None
+        if allow:
+            response.headers["Allow"] = allow
         return response
 
     @app.errorhandler(Exception)

@@ -9,6 +9,8 @@ when an older file is opened; a file from a newer Vinova is refused rather than 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from contract.errors import VinovaError
@@ -78,6 +80,18 @@ def open_agent_db(agent_dir: Path) -> sqlite3.Connection:
     return connection
 
 
+@contextmanager
+def immediate_transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises (one fsync per block)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
 def schema_version(connection: sqlite3.Connection) -> int:
     """The schema version the file says it holds (0 for a file from before versioning)."""
     return int(connection.execute("PRAGMA user_version").fetchone()[0])
@@ -85,8 +99,7 @@ def schema_version(connection: sqlite3.Connection) -> int:
 
 def upgrade(connection: sqlite3.Connection) -> None:
     """Run every missing step and its version bump, all in one transaction (all or nothing)."""
-    connection.execute("BEGIN IMMEDIATE")  # one opener at a time decides what is missing
-    try:
+    with immediate_transaction(connection):  # one opener at a time decides what is missing
         version = schema_version(connection)
         if version > SCHEMA_VERSION:
             raise VinovaError(
@@ -98,7 +111,3 @@ def upgrade(connection: sqlite3.Connection) -> None:
                 if statement.strip():
                     connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {number + 1}")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise

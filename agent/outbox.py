@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agent.localdb import open_agent_db
+from agent.localdb import immediate_transaction, open_agent_db
 from contract.activity import MinuteSample
 
 
@@ -33,16 +33,10 @@ class Outbox:
         ]
         if not rows:
             return 0
-        with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                self._connection.executemany(
-                    "INSERT OR REPLACE INTO samples (username, minute_start, payload) VALUES (?, ?, ?)", rows
-                )
-                self._connection.execute("COMMIT")
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
+        with self._lock, immediate_transaction(self._connection) as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO samples (username, minute_start, payload) VALUES (?, ?, ?)", rows
+            )
         return len(rows)
 
     def pending(self, username: str, limit: int = 500) -> list[dict[str, Any]]:
@@ -68,10 +62,9 @@ class Outbox:
     def remove(self, username: str, minute_starts: Iterable[str]) -> None:
         """Forget samples the server has accepted."""
         keys = [(username, minute_start) for minute_start in minute_starts]
-        with self._lock:
-            self._connection.executemany(
-                "DELETE FROM samples WHERE username = ? AND minute_start = ?", keys
-            )
+        # One transaction: in autocommit mode each DELETE would be its own commit and fsync.
+        with self._lock, immediate_transaction(self._connection) as connection:
+            connection.executemany("DELETE FROM samples WHERE username = ? AND minute_start = ?", keys)
 
     def close(self) -> None:
         """Close the database connection."""

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.localdb import open_agent_db
+from agent.localdb import immediate_transaction, open_agent_db
 from contract.private_files import write_private_file
 from contract.screenshots import ScreenshotRegistration
 from time_manager import utc_now
@@ -107,14 +107,8 @@ class CaptureStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._connection
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
-            self._connection.execute("COMMIT")
+        with self._lock, immediate_transaction(self._connection) as connection:
+            yield connection
 
     def _record(self, row: tuple[Any, ...]) -> CaptureRecord:
         return CaptureRecord(

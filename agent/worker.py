@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from agent.backoff import Backoff
+from agent.backoff import BACKOFF_INITIAL_SECONDS, BACKOFF_MAX_SECONDS, Backoff
 from agent.events import EventHub, Uploaded
 from agent.spool import KEPT_ASIDE, QUEUED, UPLOADED, CaptureRecord, CaptureStore
 from agent.uploaders import Uploader
@@ -54,8 +54,8 @@ class UploadWorker:
         uploader: Uploader,
         register: Callable[[CaptureRecord], None],
         concurrency: int = 4,
-        backoff_initial_seconds: float = 1.0,
-        backoff_max_seconds: float = 300.0,
+        backoff_initial_seconds: float = BACKOFF_INITIAL_SECONDS,
+        backoff_max_seconds: float = BACKOFF_MAX_SECONDS,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = utc_now,

@@ -101,13 +101,11 @@ def admin_required(view: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        principal = services().auth.authenticate(bearer_token())
-        if not principal.is_admin:
+        if not current_principal().is_admin:
             raise RequestRefused(ADMIN_ONLY, status=403, code="forbidden")
-        g.principal = principal
         return view(*args, **kwargs)
 
-    return wrapped
+    return login_required(wrapped)
 
 
 def admin_page_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:

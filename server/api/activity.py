@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from contract.errors import ConfigError, RequestRefused
 from server.context import services
 from server.db import activity_data, agents
-from server.db.users import find_user
+from server.db.users import user_or_404
 from server.web import current_principal, json_body, login_required
 
 blueprint = Blueprint("activity", __name__)
@@ -72,10 +72,7 @@ def get_activity() -> Response:
         elif username is None or username == principal.username:
             user_id = principal.user_id
         else:
-            user = find_user(session, username)
-            if user is None:
-                raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
-            user_id = user.id
+            user_id = user_or_404(session, username).id
         rows = activity_data.activity_between(session, user_id, start, end)
     return jsonify(
         {"from": start.isoformat(), "to": end.isoformat(),

@@ -11,10 +11,9 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import Session
 
 from contract.config_schema import validate_config, validate_overrides
-from contract.errors import RequestRefused
 from server.context import services
 from server.db import config_data, models
-from server.db.users import find_user
+from server.db.users import user_or_404
 from server.web import admin_required, current_principal, json_body, login_required
 
 blueprint = Blueprint("config", __name__)
@@ -27,13 +26,6 @@ def config_etag(config: Mapping[str, Any], version: int) -> str:
     """A strong validator that changes whenever the effective config or the version changes."""
     canonical = json.dumps({"config": dict(config), "version": version}, sort_keys=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
-
-
-def _user(session: Session, username: str) -> models.User:
-    user = find_user(session, username)
-    if user is None:
-        raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
-    return user
 
 
 def _global_payload(session: Session) -> Response:
@@ -92,7 +84,7 @@ def put_global_config() -> Response:
 def get_user_config(username: str) -> Response:
     """One user's overrides and effective config."""
     with services().database.session() as session:
-        return _user_payload(session, _user(session, username))
+        return _user_payload(session, user_or_404(session, username))
 
 
 @blueprint.put("/api/users/<username>/config")
@@ -102,7 +94,7 @@ def put_user_config(username: str) -> Response:
     changes = validate_overrides(json_body())
     context = services()
     with context.database.session() as session:
-        user = _user(session, username)
+        user = user_or_404(session, username)
         config_data.update_user_overrides(session, current_principal().username, user, changes, context.now())
         return _user_payload(session, user)
 

@@ -11,14 +11,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 import time_manager
 from contract.errors import ConfigError, RequestRefused
 from contract.screenshots import DEFAULT_MAX_UPLOAD_BYTES, validate_registration
 from server.context import services
 from server.db import models
-from server.db.users import find_user
+from server.db.users import user_or_404
 from server.stores.local import LocalObjectStore
 from server.stores.objectstore import ObjectStore
 from server.stores.signing import sign_upload
@@ -157,13 +156,6 @@ def _day_range(day_text: str | None, zone: str, now: datetime) -> tuple[datetime
     return start, end, zone
 
 
-def _user_id(session: Session, username: str) -> int:
-    user = find_user(session, username)
-    if user is None:
-        raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
-    return user.id
-
-
 @blueprint.get("/api/screenshots")
 @admin_required
 def list_screenshots() -> Response:
@@ -175,7 +167,7 @@ def list_screenshots() -> Response:
     start, end, zone = _day_range(request.args.get("date"), zone_parameter() or "UTC", context.now())
     now = context.now()
     with context.database.session() as session:
-        user_id = _user_id(session, username)
+        user_id = user_or_404(session, username).id
         rows = session.scalars(
             select(models.Screenshot)
             .where(models.Screenshot.user_id == user_id)

@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from contract.errors import RequestRefused
 from server.db.models import User
 
 logger = logging.getLogger(__name__)
@@ -15,6 +16,14 @@ logger = logging.getLogger(__name__)
 def find_user(session: Session, username: str) -> User | None:
     """The account with this username, or None."""
     return session.scalar(select(User).where(User.username == username))
+
+
+def user_or_404(session: Session, username: str) -> User:
+    """The account with this username; 404 ``not_found`` naming it when there is none."""
+    user = find_user(session, username)
+    if user is None:
+        raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")
+    return user
 
 
 def listed_users(session: Session, name_filter: str = "") -> list[User]:

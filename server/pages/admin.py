@@ -33,7 +33,7 @@ from contract.config_schema import (
 from contract.errors import AuthError, ConfigError, TransientError
 from server.context import services
 from server.db import config_data
-from server.db.users import find_user
+from server.db.users import user_or_404
 from server.web import admin_page_required, current_principal
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -191,9 +191,7 @@ def _user_page(
 ) -> str:
     context = services()
     with context.database.session() as db:
-        user = find_user(db, username)
-        if user is None:
-            abort(404, description=f"user {username!r} not found")
+        user = user_or_404(db, username)
         overrides = config_data.user_overrides(db, user.id)
         defaults = config_data.global_config(db)
         effective = config_data.effective_config(db, user.id)
@@ -236,9 +234,7 @@ def save_user_config(username: str) -> BaseResponse | tuple[str, int]:
         return _user_page(username, submitted, exc.errors, principal), 400
     context = services()
     with context.database.session() as db:
-        user = find_user(db, username)
-        if user is None:
-            abort(404, description=f"user {username!r} not found")
+        user = user_or_404(db, username)
         changed = config_data.update_user_overrides(db, principal.username, user, changes, context.now())
     flash(f"Saved: {changed} override(s) changed." if changed else "Nothing changed.")
     return redirect(url_for("admin.user_config", username=username))

@@ -21,9 +21,8 @@ from werkzeug.wrappers.response import Response as BaseResponse
 import time_manager
 from contract.errors import ConfigError, RequestRefused
 from server.context import services
-from server.db import models
 from server.db.screenshot_data import deletion_log, find_screenshot, record_deletion
-from server.db.users import find_user, listed_users
+from server.db.users import find_user, listed_users, user_or_404
 from server.pages import admin as admin_pages
 from server.reports.csv_export import write_report_csv, write_slots_csv
 from server.reports.days import MAX_REPORT_DAYS, Report, team_report, week_of
@@ -99,13 +98,6 @@ def _csv_response(text: str, filename: str) -> Response:
     return response
 
 
-def _user_or_404(session: Any, username: str) -> models.User:
-    user = find_user(session, username)
-    if user is None:
-        abort(404, description=f"user {username!r} not found")
-    return user
-
-
 # --------------------------------------------------------------------------- Team today
 @blueprint.get("/admin/team")
 @admin_page_required
@@ -130,7 +122,7 @@ def team() -> BaseResponse | str:
 def _diary(username: str, day: date | None, zone: str | None) -> DiaryDay:
     context = services()
     with context.database.session() as session:
-        user = _user_or_404(session, username)
+        user = user_or_404(session, username)
         choice = user_zones(session, [user], zone)[user.id]
         shown_day = day or time_manager.local_date(context.now(), choice.name)
         return diary_day(session, user, shown_day, choice)
@@ -183,7 +175,7 @@ def slots_csv() -> BaseResponse:
     username = request.args.get("username", "")
     context = services()
     with context.database.session() as session:
-        user = _user_or_404(session, username)
+        user = user_or_404(session, username)
         choice = user_zones(session, [user], zone)[user.id]
         days = [
             diary_day(session, user, first_day + timedelta(days=n), choice)

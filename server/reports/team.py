@@ -15,7 +15,7 @@ from server.db.models import ActivitySample, AgentReport, User
 from server.db.users import listed_users
 from server.reports.days import zone_day_tallies
 from server.reports.tallies import Tally
-from server.reports.zones import ZoneChoice, user_zones
+from server.reports.zones import ZoneChoice, of_newest_sample, user_zones
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +51,7 @@ def team_today(
     for zone, today in {(zones[user.id].name, todays[user.id]) for user in members}:
         user_ids = [user.id for user in members if (zones[user.id].name, todays[user.id]) == (zone, today)]
         tallies.update(zone_day_tallies(session, user_ids, time_manager.local_day_bounds(today, zone)))
-    newest_id = (
-        select(ActivitySample.id)
-        .where(ActivitySample.user_id == User.id)
-        .order_by(ActivitySample.minute_start.desc())
-        .limit(1)
-        .correlate(User)
-        .scalar_subquery()
-    )
+    newest_id = of_newest_sample(ActivitySample.id)
     newest = {
         int(row.user_id): row
         for row in session.execute(

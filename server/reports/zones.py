@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 import time_manager
 from server.db.config_data import effective_config
 from server.db.models import ActivitySample, User
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +38,24 @@ class ZoneChoice:
         }[self.source]
 
 
-def user_zones(session: Session, users: Sequence[User], chosen: str | None = None) -> dict[int, ZoneChoice]:
-    """Each user's display zone: ``chosen`` for all, else their newest sample's zone, else their config's."""
-    if chosen is not None:
-        name = time_manager.zone_name(chosen)
-        return {user.id: ZoneChoice(name, "chosen") for user in users}
-    newest_zone = (
-        select(ActivitySample.timezone)
+def of_newest_sample(column: InstrumentedAttribute[T]) -> ScalarSelect[T]:
+    """``column`` of each user's newest activity sample, as a subquery correlated with ``User``."""
+    return (
+        select(column)
         .where(ActivitySample.user_id == User.id)
         .order_by(ActivitySample.minute_start.desc())
         .limit(1)
         .correlate(User)
         .scalar_subquery()
     )
+
+
+def user_zones(session: Session, users: Sequence[User], chosen: str | None = None) -> dict[int, ZoneChoice]:
+    """Each user's display zone: ``chosen`` for all, else their newest sample's zone, else their config's."""
+    if chosen is not None:
+        name = time_manager.zone_name(chosen)
+        return {user.id: ZoneChoice(name, "chosen") for user in users}
+    newest_zone = of_newest_sample(ActivitySample.timezone)
     ids = [user.id for user in users]
     query = select(User.id, newest_zone).where(User.id.in_(ids))
     found: dict[int, str | None] = {int(user_id): zone for user_id, zone in session.execute(query)}

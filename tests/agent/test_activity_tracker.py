@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activity_tracker import ActivityTotals, ActivityTracker
+from activity_tracker import ActivityTracker
+from agent.minutes import ActivityTotals
 from contract.activity import MinuteSample
 from contract.errors import ConfigError
 

@@ -14,8 +14,9 @@ import pytest
 from conftest import XDisplay
 from support import wait_until
 
-from activity_tracker import ActivityTotals, ActivityTracker
+from activity_tracker import ActivityTracker
 from agent.adapters.inputs import PynputInputSource, choose_input_source
+from agent.minutes import ActivityTotals
 from contract.activity import MinuteSample
 from contract.errors import VinovaError
 
