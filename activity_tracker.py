@@ -368,8 +368,13 @@ class ActivityTracker:
             totals = self._totals_since_locked(slot_begin)
         return 100.0 * totals.active_seconds / SLOT_SECONDS
 
-    def _totals_since_locked(self, since_seconds: float) -> ActivityTotals:
-        return totals_since(self._history, self._minutes, since_seconds)
+    def totals_between(self, start_seconds: float, end_seconds: float) -> ActivityTotals:
+        """Active seconds and counts of the minutes starting in ``[start_seconds, end_seconds)``."""
+        with self._lock:
+            return self._totals_since_locked(start_seconds, end_seconds)
+
+    def _totals_since_locked(self, since_seconds: float, until_seconds: float = math.inf) -> ActivityTotals:
+        return totals_since(self._history, self._minutes, since_seconds, until_seconds)
 
     def __repr__(self) -> str:
         return f"ActivityTracker(state={self._reported_state!r}, idle_threshold={self._threshold_seconds:g}s)"

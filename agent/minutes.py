@@ -129,21 +129,26 @@ def minute_sample(
 
 
 def totals_since(
-    history: Reversible[MinuteSample], open_minutes: Mapping[int, MinuteCounts], since_seconds: float
+    history: Reversible[MinuteSample],
+    open_minutes: Mapping[int, MinuteCounts],
+    since_seconds: float,
+    until_seconds: float = math.inf,
 ) -> ActivityTotals:
-    """Collected samples (oldest first) and still-open minutes summed from ``since_seconds`` on."""
+    """Collected samples (oldest first) and still-open minutes summed over ``[since, until)``."""
     active = keys = clicks = scrolls = mouse_px = 0
     since = time_manager.utc_from_timestamp(since_seconds)
     for sample in reversed(history):  # newest first: stop at the first one too old
         if sample.minute_start < since:
             break
+        if sample.minute_start.timestamp() >= until_seconds:
+            continue
         active += sample.active_seconds
         keys += sample.keys
         clicks += sample.clicks
         scrolls += sample.scrolls
         mouse_px += sample.mouse_px
     for minute, counts in open_minutes.items():
-        if minute * SECONDS_PER_MINUTE >= since_seconds:
+        if since_seconds <= minute * SECONDS_PER_MINUTE < until_seconds:
             active += counts.active_mask.bit_count()
             keys += counts.keys
             clicks += counts.clicks

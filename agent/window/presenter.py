@@ -13,35 +13,32 @@ from agent.window.formatting import describe_status
 from agent.window.log_pane import KIND_ACTIVITY, KIND_ATTRIBUTE, KIND_UPLOAD
 from agent.window.main_view import MainView, TimeText, preview_from_jpeg
 from agent.worker import UploadStatus
+from contract.activity import SECONDS_PER_MINUTE
 
 log = logging.getLogger(__name__)
 
+TotalsBetween = Callable[[float, float], ActivityTotals]
+
 
 class MinuteSummaries:
-    """Turns running "today" totals into one activity summary per minute (Tk thread)."""
+    """One activity summary per ended minute, read from the tracker's own minutes (Tk thread).
+
+    Reading the ended minutes themselves (not differences of "today" totals) keeps the minute
+    before local midnight, whose activity no longer counts towards the new day.
+    """
 
     def __init__(self) -> None:
         self._minute: int | None = None
-        self._previous: ActivityTotals | None = None
 
-    def update(self, minute: int, totals: ActivityTotals) -> ActivityTotals | None:
-        """Feed the totals now; returns the activity since the last minute boundary when one passed."""
-        if self._minute is None or self._previous is None:
-            self._minute, self._previous = minute, totals
+    def update(self, minute: int, totals_between: TotalsBetween) -> ActivityTotals | None:
+        """At UTC ``minute``: the activity of the minutes since the last call's, once one has ended."""
+        if self._minute is None:
+            self._minute = minute
             return None
         if minute == self._minute:
             return None
-        previous = self._previous
-        self._minute, self._previous = minute, totals
-        if totals.active_seconds < previous.active_seconds or totals.keys < previous.keys:
-            return totals  # a new local day began: today's totals restarted from zero
-        return ActivityTotals(
-            totals.active_seconds - previous.active_seconds,
-            totals.keys - previous.keys,
-            totals.clicks - previous.clicks,
-            totals.scrolls - previous.scrolls,
-            totals.mouse_px - previous.mouse_px,
-        )
+        ended_from, self._minute = self._minute, minute
+        return totals_between(ended_from * SECONDS_PER_MINUTE, minute * SECONDS_PER_MINUTE)
 
 
 class MainPresenter:
@@ -79,7 +76,7 @@ class MainPresenter:
         totals = agent.tracker.today_totals()
         self.view.show_today(totals, agent.tracker.current_slot_activity_percent())
         self.view.show_uploads(uploads, status.samples_waiting, self.time_text)
-        self._log_minute_summary(int(now.timestamp() // 60), totals)
+        self._log_minute_summary(int(now.timestamp() // SECONDS_PER_MINUTE), agent.tracker.totals_between)
         self._log_uploads(uploads)
         captures = agent.captures
         record = getattr(captures, "last_capture", None) if captures is not None else None
@@ -108,8 +105,8 @@ class MainPresenter:
         status = agent.status()
         self.view.show_config(status.config, status.config_changed_at, self.time_text)
 
-    def _log_minute_summary(self, minute: int, totals: ActivityTotals) -> None:
-        delta = self._summaries.update(minute, totals)
+    def _log_minute_summary(self, minute: int, totals_between: TotalsBetween) -> None:
+        delta = self._summaries.update(minute, totals_between)
         if delta is None or not (delta.active_seconds or delta.keys or delta.clicks or delta.scrolls):
             return
         log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from activity_tracker import ActivityTracker
 from agent.engine import AgentStatus
 from agent.minutes import ActivityTotals
 from agent.window.formatting import describe_status, format_duration, format_interval, wait_text
@@ -63,12 +64,19 @@ def test_status_badge_names_each_state() -> None:
     assert describe_status(_status(session_expired=True), None, paused=False)[0] == "signed_out"
 
 
-def test_minute_summaries_report_each_minute_once_and_restart_at_midnight() -> None:
+def test_minute_summaries_report_each_ended_minute_once_even_across_midnight() -> None:
+    # A tracker whose local day (UTC) begins at minute 1440: the minute before midnight had the typing.
+    tracker = ActivityTracker(idle_threshold_seconds=300, timezone_name="UTC", wall_clock=lambda: 1439 * 60.0)
+    for _ in range(7):
+        tracker.on_key_press()
     summaries = MinuteSummaries()
-    assert summaries.update(100, ActivityTotals(10, 5, 1, 0, 30)) is None
-    assert summaries.update(100, ActivityTotals(20, 9, 1, 0, 40)) is None
-    assert summaries.update(101, ActivityTotals(25, 12, 2, 1, 50)) == ActivityTotals(15, 7, 1, 1, 20)
-    assert summaries.update(102, ActivityTotals(3, 1, 0, 0, 0)) == ActivityTotals(3, 1, 0, 0, 0)
+    assert summaries.update(1439, tracker.totals_between) is None
+    assert summaries.update(1439, tracker.totals_between) is None
+    tracker.collect(now=1440 * 60.0 + 1)
+    assert tracker.today_totals(now=1440 * 60.0 + 1) == ActivityTotals()  # the new day starts from zero
+    ended = summaries.update(1440, tracker.totals_between)
+    assert ended is not None and (ended.keys, ended.active_seconds) == (7, 1)
+    assert summaries.update(1440, tracker.totals_between) is None
 
 
 def test_ui_scale_comes_from_the_environment() -> None:
