@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import schedule
 
 from activity_tracker import ActivityTracker
-from agent.backoff import Backoff
+from agent.delivery import ActivityDelivery, ActivitySender
 from agent.events import ConfigApplied, EventHub
 from agent.gate import CaptureGate
 from agent.outbox import Outbox
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 ACTIVITY_FLUSH_SECONDS = 5
 BATTERY_POLL_SECONDS = 30
-ACTIVITY_BATCH_SIZE = 500
 
 
 class CaptureJobs(Protocol):
@@ -60,12 +59,6 @@ class UploadJobs(Protocol):
     def resume(self) -> None: ...
 
     def status(self) -> Any: ...
-
-
-class ActivitySender(Protocol):
-    """Sends samples to ``POST /activity`` (agent.client.ServerClient); may block up to its timeout."""
-
-    def post_activity(self, samples: list[dict[str, Any]], agent: dict[str, int] | None = None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +115,20 @@ class Agent:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._config_job: schedule.Job | None = None
-        self._send_backoff = Backoff()
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
-        self.offline = False
+        self.delivery = ActivityDelivery(
+            username=username, sender=sender, outbox=outbox, stop_event=self._stop_event, monotonic=monotonic
+        )
         self.gate = gate if gate is not None else CaptureGate(tracker, battery)
         self.events = events if events is not None else EventHub()
         poller.listen(self.on_config_change)
+
+    @property
+    def offline(self) -> bool:
+        """True while activity could not be delivered (until the next successful send)."""
+        return self.delivery.offline
 
     @property
     def paused(self) -> bool:
@@ -180,7 +179,7 @@ class Agent:
         if self.uploads is not None:
             self.uploads.stop(max(0.1, deadline - time.monotonic()))
         try:
-            self.outbox.add(self.username, self.tracker.collect())
+            self.delivery.save(self.tracker.collect())
         except Exception:  # job boundary: stopping must finish even if the disk fails
             log.exception("could not save the last activity samples")
         for release in self._release:
@@ -214,38 +213,9 @@ class Agent:
     # ------------------------------------------------------------------ jobs
     def flush_activity(self) -> None:
         """Move completed minutes into the outbox, then send what waits (with backoff when offline)."""
-        self.outbox.add(self.username, self.tracker.collect())
-        if self.session_expired:
-            return
-        now = self._monotonic()
-        if not self._send_backoff.ready(now):
-            return
-        while not self._stop_event.is_set():
-            batch = self.outbox.pending(self.username, ACTIVITY_BATCH_SIZE)
-            if not batch:
-                break
-            try:
-                self._sender.post_activity(batch, self._upload_backlog())
-            except TransientError as exc:
-                delay = self._send_backoff.failed(self._monotonic(), exc.retry_after_seconds)
-                if not self.offline:
-                    log.warning("offline: %s; %d minutes wait, retrying in %.0f s", exc, len(batch), delay)
-                self.offline = True
-                return
-            except PermanentError as exc:
-                # Kept, never dropped: retried at the slowest pace and reported each time.
-                delay = self._send_backoff.refused(self._monotonic())
-                log.error("the server refused %d activity minutes (kept, retry in %.0f s): %s",
-                          len(batch), delay, exc)
-                return
-            self.outbox.remove(self.username, [sample["minute_start"] for sample in batch])
-            self._send_backoff.succeeded()
-            if self.offline:
-                log.info("back online: activity delivered")
-            self.offline = False
-            log.debug("sent %d activity minutes", len(batch))
-            if len(batch) < ACTIVITY_BATCH_SIZE:
-                break
+        self.delivery.save(self.tracker.collect())
+        if not self.session_expired:
+            self.delivery.send(self._upload_backlog())
 
     def _upload_backlog(self) -> dict[str, int] | None:
         """What the admin's Team page shows of this agent's uploads (None without an upload worker)."""
@@ -312,7 +282,7 @@ class Agent:
     def session_renewed(self) -> None:
         """After a new sign-in: capture and send again."""
         self.gate.session_expired = False
-        self._send_backoff.succeeded()
+        self.delivery.retry_now()
         if self.uploads is not None:
             self.uploads.resume()
         log.info("signed in again: tracking continues")
@@ -321,7 +291,7 @@ class Agent:
         """A snapshot of what the agent is doing."""
         return AgentStatus(
             state=self.tracker.state,
-            offline=self.offline or self.poller.unreachable,
+            offline=self.delivery.offline or self.poller.unreachable,
             samples_waiting=self.outbox.count(self.username),
             config=self.poller.current,
             config_changed_at=self.poller.last_changed_at,
