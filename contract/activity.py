@@ -57,6 +57,17 @@ MAX_SAMPLE_AGE = timedelta(days=30)
 MAX_SAMPLES_PER_BATCH = 1000
 
 
+def activity_percent(active_seconds: int, tracked_seconds: float) -> int | None:
+    """The one activity %: active seconds as a whole percentage of tracked seconds, at most 100.
+
+    Tracked seconds are the seconds of ``tracking`` minutes (idle, paused and suspended time is not
+    tracked). Window, diary, reports and CSV all call this; None when nothing was tracked.
+    """
+    if tracked_seconds <= 0:
+        return None
+    return min(100, round(100 * active_seconds / tracked_seconds))
+
+
 @dataclass(frozen=True, slots=True)
 class MinuteSample:
     """The activity of one UTC minute; exactly one sample of ``POST /activity`` (docs/API.md)."""

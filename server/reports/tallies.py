@@ -20,6 +20,7 @@ from contract.activity import (
     STATE_SUSPENDED,
     STATE_TRACKING,
     STATES,
+    activity_percent,
 )
 from server.db.models import ActivityRollup, ActivitySample
 
@@ -97,9 +98,7 @@ class Tally:
     @property
     def activity_percent(self) -> int | None:
         """Active seconds as a whole percentage of tracked seconds; None when nothing was tracked."""
-        if self.tracking_minutes == 0:
-            return None
-        return min(100, round(100 * self.active_seconds / self.tracked_seconds))
+        return activity_percent(self.active_seconds, self.tracked_seconds)
 
     @property
     def state(self) -> str:
