@@ -4,22 +4,32 @@ Threads:
     input listener threads   call the ``InputSink`` methods of :class:`ActivityTracker`; those
                              only bump counters under a lock (no I/O, no logging, never the key).
     scheduler thread         calls :meth:`ActivityTracker.collect` (every few seconds), the
-                             ``set_*`` methods on config/battery changes; state transitions are
-                             logged there, one line each.
+                             ``set_*`` methods on config/battery/screen-lock changes and
+                             :meth:`ActivityTracker.note_asleep` after a gap; state transitions
+                             are logged there, one line each.
     GUI thread               may read :attr:`ActivityTracker.state` and the totals.
 
 What is counted: key presses (releases are not, and never which key), mouse clicks (press
 only), scroll steps, mouse travel in pixels (euclidean distance between successive positions;
 the first position seen after start or resume adds 0 px). A second is *active* if any input
-happened in it; activity % of a 10-minute slot = active seconds / 600.
+happened in it; activity % of a 10-minute slot = active seconds / tracked seconds of the slot so
+far (``contract.activity.activity_percent``: 60 per ``tracking`` minute, the seconds so far of the
+open minute while tracking; idle, paused, suspended, locked and asleep time is not tracked).
 
 How minutes are labelled (``MinuteSample.state``), in this order:
+    0. wholly inside a span the agent did not run (suspend,
+       a frozen process: :meth:`note_asleep`)                -> no sample at all: no data
     1. any counted input in the minute                       -> ``tracking`` (with its counts)
     2. paused during any part of it                          -> ``paused`` (zero counts)
     3. suspended (battery) during any part of it             -> ``suspended`` (zero counts)
-    4. no input, and by the minute's end ``idle_threshold``
+    4. the screen locked during any part of it               -> ``idle`` (input is not counted
+                                                                while locked; unlock counts as input)
+    5. no input, and by the minute's end ``idle_threshold``
        seconds had passed since the last input               -> ``idle``
-    5. otherwise (quiet, but not yet idle)                   -> ``tracking`` with 0 active seconds
+    6. otherwise (quiet, but not yet idle)                   -> ``tracking`` with 0 active seconds
+The minutes a sleep began and ended in were partly lived: they follow rules 1-6 on what was seen
+(input before the sleep, or after the wake, makes them ``tracking``; the sleep's time counts
+towards idle unless the OS idle counter, re-read on wake, saw input).
 So the minute in which idle starts is ``idle`` (it had no input and the threshold passed inside
 it); the minutes before the threshold passed stay ``tracking``; the minute of the first input
 after an idle span is ``tracking``. Idle spans are recorded as ``idle`` samples, never dropped.
@@ -31,11 +41,10 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 import time_manager
-from agent.minutes import ActivityTotals, MinuteCounts, ModeHistory, minute_sample, totals_since
+from agent.minutes import MODE_LOCKED, ActivityTotals, MinuteBook, MinuteCounts, check_threshold
 from agent.seams import IdleClock
 from contract.activity import (
     SECONDS_PER_MINUTE,
@@ -44,6 +53,7 @@ from contract.activity import (
     STATE_SUSPENDED,
     STATE_TRACKING,
     MinuteSample,
+    activity_percent,
 )
 from contract.errors import ConfigError
 
@@ -52,10 +62,6 @@ logger = logging.getLogger(__name__)
 
 SLOT_MINUTES = 10
 SLOT_SECONDS = SLOT_MINUTES * SECONDS_PER_MINUTE
-# The server refuses minutes older than 30 days; after a longer clock jump older minutes are skipped.
-MAX_BACKLOG_MINUTES = 30 * 24 * 60
-# Enough collected minutes to answer "today" on a 25-hour DST day.
-HISTORY_MINUTES = 26 * 60
 # The X idle counter must report input this much later than the listeners saw it to count as
 # input they missed (the two clocks differ by a few milliseconds).
 IDLE_CLOCK_TOLERANCE_SECONDS = 1.0
@@ -76,7 +82,7 @@ class ActivityTracker:
         wall_clock: Callable[[], float] = time.time,
         idle_clock: IdleClock | None = None,
     ) -> None:
-        _check_threshold(idle_threshold_seconds)
+        check_threshold(idle_threshold_seconds)
         time_manager.zone_name(timezone_name)  # ConfigError now rather than at the first collect
         self._lock = threading.Lock()
         self._wall_clock = wall_clock
@@ -85,19 +91,15 @@ class ActivityTracker:
         self._timezone_name = timezone_name
         self._paused = False
         self._suspended = False
+        self._locked = False
         self._counting = True
         started = wall_clock()
-        self._next_minute = int(started // SECONDS_PER_MINUTE)
-        self._minutes: dict[int, MinuteCounts] = {}
-        self._cached_minute = -1
-        self._cached_counts = MinuteCounts()
-        self._modes = ModeHistory(started)
+        self._book = MinuteBook(started)
+        self._modes = self._book.modes
         self._last_input = started  # starting counts as input: a fresh agent is not idle
-        self._last_input_before_backlog = started
         self._last_position: tuple[int, int] | None = None
         self._idle_return: tuple[float, float] | None = None  # (last input before, first input after)
         self._reported_state = STATE_TRACKING
-        self._history: deque[MinuteSample] = deque(maxlen=HISTORY_MINUTES)
 
     # ---------------------------------------------------------------- InputSink (listener threads)
     def on_key_press(self) -> None:
@@ -140,17 +142,7 @@ class ActivityTracker:
                 self._mark_input(counts, now)
 
     def _counts_at(self, now: float) -> MinuteCounts:
-        minute = int(now // SECONDS_PER_MINUTE)
-        if minute == self._cached_minute:
-            return self._cached_counts
-        # A clock stepped back must not reopen a minute already handed out.
-        minute = max(minute, self._next_minute)
-        counts = self._minutes.get(minute)
-        if counts is None:
-            counts = self._minutes[minute] = MinuteCounts()
-        self._cached_minute = minute
-        self._cached_counts = counts
-        return counts
+        return self._book.counts_at(now)
 
     def _mark_input(self, counts: MinuteCounts, now: float) -> None:
         counts.active_mask |= 1 << (int(now) % SECONDS_PER_MINUTE)
@@ -171,7 +163,7 @@ class ActivityTracker:
     # ---------------------------------------------------------------- settings (scheduler/GUI threads)
     def set_idle_threshold(self, seconds: int) -> None:
         """Apply a new idle threshold at once (also to minutes not yet collected)."""
-        _check_threshold(seconds)
+        check_threshold(seconds)
         with self._lock:
             if float(seconds) == self._threshold_seconds:
                 return
@@ -205,9 +197,41 @@ class ActivityTracker:
         if message is not None:
             logger.info("%s", message)
 
+    def set_screen_locked(self, locked: bool) -> None:
+        """The screen locked (count nothing, minutes are ``idle``) or unlocked (counts as input).
+
+        Logs nothing: the engine's lock poll says "screen locked" / "screen unlocked" once each.
+        """
+        with self._lock:
+            if locked == self._locked:
+                return
+            self._locked = locked
+            self._apply_mode_locked()
+
+    @property
+    def screen_locked(self) -> bool:
+        """Whether the screen was locked at the last lock poll."""
+        with self._lock:
+            return self._locked
+
+    def note_asleep(self, began_at: float, ended_at: float) -> None:
+        """The agent did not run from ``began_at`` to ``ended_at`` (POSIX s): those minutes are no data.
+
+        Called on the scheduler thread on wake, before the next collect; re-reads the OS idle counter.
+        """
+        with self._lock:
+            self._book.note_asleep(began_at, ended_at)
+            self._last_position = None  # the pointer's travel across the gap was not seen
+        self._consult_idle_clock()
+
     def _apply_mode_locked(self) -> str | None:
         now = self._wall_clock()
-        mode = STATE_PAUSED if self._paused else STATE_SUSPENDED if self._suspended else STATE_TRACKING
+        mode = (
+            STATE_PAUSED if self._paused
+            else STATE_SUSPENDED if self._suspended
+            else MODE_LOCKED if self._locked
+            else STATE_TRACKING
+        )
         previous_mode = self._modes.current
         if mode == previous_mode:  # e.g. the battery runs low while paused: still paused
             return None
@@ -219,7 +243,10 @@ class ActivityTracker:
             self._idle_return = None
             self._note_input_instant(now)
             self._reported_state = STATE_TRACKING
-            return f"tracking resumed (was {previous_mode})"
+            return None if previous_mode == MODE_LOCKED else f"tracking resumed (was {previous_mode})"
+        if mode == MODE_LOCKED:
+            self._reported_state = STATE_IDLE
+            return None
         self._reported_state = mode
         return "tracking paused" if mode == STATE_PAUSED else "tracking suspended (battery low)"
 
@@ -245,7 +272,8 @@ class ActivityTracker:
         """Every completed UTC minute since the last call, oldest first, as samples.
 
         Quiet minutes are included (``tracking`` with 0 active seconds, or ``idle``), as are
-        ``paused`` and ``suspended`` minutes, so the server sees every minute the agent ran.
+        ``paused`` and ``suspended`` minutes, so the server sees every minute the agent ran
+        and none it slept through.
         """
         moment = self._wall_clock() if now is None else now
         self._consult_idle_clock()
@@ -259,33 +287,8 @@ class ActivityTracker:
         return samples
 
     def _collect_locked(self, now: float) -> tuple[list[MinuteSample], int]:
-        current_minute = int(now // SECONDS_PER_MINUTE)
-        if current_minute <= self._next_minute:
-            return [], 0
-        skipped = 0
-        first_minute = self._next_minute
-        if current_minute - first_minute > MAX_BACKLOG_MINUTES:
-            skipped = current_minute - MAX_BACKLOG_MINUTES - first_minute
-            first_minute = current_minute - MAX_BACKLOG_MINUTES
-        zone = self._zone_in_force()
-        running_last_input = self._last_input_before_backlog
-        samples: list[MinuteSample] = []
-        for minute in range(self._next_minute, current_minute):
-            counts = self._minutes.pop(minute, None)
-            if counts is not None:
-                running_last_input = max(running_last_input, counts.last_input)
-            if minute < first_minute:
-                continue
-            samples.append(
-                minute_sample(minute, counts, running_last_input, self._threshold_seconds, self._modes, zone)
-            )
-        self._next_minute = current_minute
-        self._last_input_before_backlog = running_last_input
-        if self._cached_minute < current_minute:
-            self._cached_minute = -1
-        self._modes.forget_before(current_minute * SECONDS_PER_MINUTE)
-        self._history.extend(samples)
-        return samples, skipped
+        end_minute = int(now // SECONDS_PER_MINUTE)
+        return self._book.collect(end_minute, self._threshold_seconds, self._zone_in_force())
 
     def _zone_in_force(self) -> str:
         try:
@@ -313,6 +316,8 @@ class ActivityTracker:
             return STATE_PAUSED
         if self._suspended:
             return STATE_SUSPENDED
+        if self._locked:
+            return STATE_IDLE
         return STATE_IDLE if now - self._last_input >= self._threshold_seconds else STATE_TRACKING
 
     def _report_state(self, now: float, consult_idle_clock: bool = True) -> str:
@@ -360,13 +365,16 @@ class ActivityTracker:
             day_start, _ = time_manager.local_day_bounds(local_day, zone)
             return self._totals_since_locked(day_start.timestamp())
 
-    def current_slot_activity_percent(self, now: float | None = None) -> float:
-        """Activity % of the current 10-minute UTC slot so far (active seconds / 600 * 100)."""
+    def slot_activity_percent(self, now: float | None = None) -> int | None:
+        """Activity % of the current 10-minute UTC slot so far (module docstring); None if nothing tracked."""
         moment = self._wall_clock() if now is None else now
-        slot_begin = moment - moment % SLOT_SECONDS
         with self._lock:
-            totals = self._totals_since_locked(slot_begin)
-        return 100.0 * totals.active_seconds / SLOT_SECONDS
+            tracking_now = self._current_state_locked(moment) == STATE_TRACKING
+            slot_begin = moment - moment % SLOT_SECONDS
+            active, tracked = self._book.slot_seconds(
+                slot_begin, moment, self._threshold_seconds, self._zone_in_force(), tracking_now
+            )
+        return activity_percent(active, tracked)
 
     def totals_between(self, start_seconds: float, end_seconds: float) -> ActivityTotals:
         """Active seconds and counts of the minutes starting in ``[start_seconds, end_seconds)``."""
@@ -374,12 +382,9 @@ class ActivityTracker:
             return self._totals_since_locked(start_seconds, end_seconds)
 
     def _totals_since_locked(self, since_seconds: float, until_seconds: float = math.inf) -> ActivityTotals:
-        return totals_since(self._history, self._minutes, since_seconds, until_seconds)
+        return self._book.totals(since_seconds, until_seconds)
 
     def __repr__(self) -> str:
         return f"ActivityTracker(state={self._reported_state!r}, idle_threshold={self._threshold_seconds:g}s)"
 
 
-def _check_threshold(seconds: int) -> None:
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        raise ConfigError({"idle_threshold": "must be a positive number of seconds"})

@@ -4,7 +4,9 @@ Both faces of the agent run this same engine: ``main.py --headless`` (terminal) 
 
 Threads (STYLE §3):
     scheduler thread  — one ``schedule.Scheduler``: activity flush/send (5 s), battery poll (30 s),
-                        config poll (``config_poll_interval``), and the capture job when installed
+                        config poll (``config_poll_interval``), screen-lock poll (2 s), input
+                        listener watchdog (10 s), and the capture job when installed; before each
+                        round it checks the clocks for a sleep (agent.adapters.wake)
     input listeners   — pynput's own threads; they only bump counters in the tracker
     upload worker     — fed by a queue.Queue (agent.worker.UploadWorker)
 Every wait is ``stop_event.wait(...)``, so ``stop()`` returns within about a second.
@@ -25,11 +27,13 @@ from typing import Any, Protocol
 import schedule
 
 from activity_tracker import ActivityTracker
+from agent.adapters.wake import ClockWatch, span_text
 from agent.delivery import ActivityDelivery, ActivitySender
 from agent.events import ConfigApplied, EventHub
 from agent.gate import CaptureGate
 from agent.outbox import Outbox
-from agent.seams import InputSource
+from agent.seams import InputSource, LockState
+from agent.watchdog import InputWatchdog, LockWatch
 from battery_manager import BatteryMonitor, BatteryReading
 from config_updater import ConfigPoller
 from contract.config_schema import AgentConfig
@@ -39,6 +43,9 @@ log = logging.getLogger(__name__)
 
 ACTIVITY_FLUSH_SECONDS = 5
 BATTERY_POLL_SECONDS = 30
+# Captures share the scheduler thread, so at most this long passes between a lock and the first skip.
+LOCK_POLL_SECONDS = 2
+INPUT_WATCHDOG_SECONDS = 10
 
 
 class CaptureJobs(Protocol):
@@ -72,6 +79,9 @@ class AgentStatus:
     config_changed_at: datetime | None
     battery: BatteryReading | None
     session_expired: bool
+    input_ok: bool = True  # the input listeners are alive
+    input_restarts: int = 0  # dead listeners restarted by the watchdog since start
+    screen_locked: bool = False
 
 
 class Agent:
@@ -98,6 +108,8 @@ class Agent:
         monotonic: Callable[[], float] = time.monotonic,
         gate: CaptureGate | None = None,
         events: EventHub | None = None,
+        lock_state: LockState | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.username = username
         self._sender = sender
@@ -111,6 +123,10 @@ class Agent:
         self._on_session_expired = on_session_expired
         self._release = release  # e.g. the idle clock's X connection, closed after stop
         self._monotonic = monotonic
+        self._wall_clock = wall_clock
+        self.clock_watch = ClockWatch(wall_clock=wall_clock, monotonic=monotonic)
+        self.input_watchdog = InputWatchdog(input_source, tracker, wall_clock=wall_clock)
+        self._lock_watch = LockWatch(lock_state, tracker)
         self.scheduler = schedule.Scheduler()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,10 +171,14 @@ class Agent:
         every = self.scheduler.every
         every(ACTIVITY_FLUSH_SECONDS).seconds.do(self.run_job, "activity", self.flush_activity)
         every(BATTERY_POLL_SECONDS).seconds.do(self.run_job, "battery", self.poll_battery)
+        every(LOCK_POLL_SECONDS).seconds.do(self.run_job, "screen lock", self.poll_screen_lock)
+        every(INPUT_WATCHDOG_SECONDS).seconds.do(self.run_job, "input watchdog", self.input_watchdog.check)
         self._schedule_config_poll(self.poller.current.config_poll_interval)
         if self.captures is not None:
             self.captures.install(self.scheduler)
         self.run_job("battery", self.poll_battery)
+        self.run_job("screen lock", self.poll_screen_lock)
+        self.clock_watch = ClockWatch(wall_clock=self._wall_clock, monotonic=self._monotonic)
         self._thread = threading.Thread(target=self._run_scheduler, name="vinova-scheduler", daemon=True)
         self._thread.start()
         log.info("agent started for %s", self.username)
@@ -195,9 +215,21 @@ class Agent:
 
     def _run_scheduler(self) -> None:
         while not self._stop_event.is_set():
+            self.run_job("wake", self.check_awake)
             self.scheduler.run_pending()
             idle = self.scheduler.idle_seconds
-            self._stop_event.wait(1.0 if idle is None else min(1.0, max(0.05, idle)))
+            wait_seconds = 1.0 if idle is None else min(1.0, max(0.05, idle))
+            self.clock_watch.waiting(wait_seconds)
+            self._stop_event.wait(wait_seconds)
+
+    def check_awake(self) -> None:
+        """Before each scheduler round: after a sleep its minutes become no data; new input listeners."""
+        gap = self.clock_watch.check()
+        if gap is None:
+            return
+        log.info("resumed after %s asleep", span_text(gap.seconds))
+        self.tracker.note_asleep(gap.began_at, gap.ended_at)
+        self.input_watchdog.after_wake()
 
     def run_job(self, name: str, job: Callable[[], Any]) -> None:
         """The job boundary: one failing job logs and never kills the scheduler thread."""
@@ -215,19 +247,30 @@ class Agent:
         """Move completed minutes into the outbox, then send what waits (with backoff when offline)."""
         self.delivery.save(self.tracker.collect())
         if not self.session_expired:
-            self.delivery.send(self._upload_backlog())
+            self.delivery.send(self._agent_report())
 
-    def _upload_backlog(self) -> dict[str, int] | None:
-        """What the admin's Team page shows of this agent's uploads (None without an upload worker)."""
-        if self.uploads is None:
-            return None
-        status = self.uploads.status()
-        return {"uploads_waiting": int(status.waiting), "kept_aside": int(status.kept_aside)}
+    def _agent_report(self) -> dict[str, int]:
+        """The ``agent`` object of ``POST /activity``: what the admin's Team page shows of this agent.
+
+        Upload counts only with an upload worker; ``input_ok`` is a bool (a subtype of int).
+        """
+        report: dict[str, int] = {
+            "input_ok": self.input_watchdog.ok,
+            "input_restarts": self.input_watchdog.restarts,
+        }
+        if self.uploads is not None:
+            status = self.uploads.status()
+            report.update(uploads_waiting=int(status.waiting), kept_aside=int(status.kept_aside))
+        return report
 
     def poll_battery(self) -> None:
         """Read the battery and suspend/resume tracking per the policy."""
         suspended = self.battery.poll()
         self.tracker.set_suspended(suspended)
+
+    def poll_screen_lock(self) -> None:
+        """Read the screen lock: while locked no captures and the minutes are idle."""
+        self._lock_watch.poll()
 
     def poll_config(self) -> None:
         """Ask the server for the config; changes are applied by the poller's callback."""
@@ -297,4 +340,7 @@ class Agent:
             config_changed_at=self.poller.last_changed_at,
             battery=self.battery.policy.last_reading,
             session_expired=self.session_expired,
+            input_ok=self.input_watchdog.ok,
+            input_restarts=self.input_watchdog.restarts,
+            screen_locked=self.tracker.screen_locked,
         )

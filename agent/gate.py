@@ -1,4 +1,4 @@
-"""Whether a capture may happen now: the user's pause, the session, the battery and idle, in one place."""
+"""Whether a capture may happen now: the user's pause, the session, the battery, the screen lock and idle."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ class CaptureGate:
             return "tracking is paused"
         if self._battery.suspended:
             return "battery low: tracking suspended"
+        if self._tracker.screen_locked:
+            return "the screen is locked"
         if self._tracker.state == STATE_IDLE:
             return "the user is idle"
         return None

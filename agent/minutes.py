@@ -1,4 +1,5 @@
-"""The activity tracker's bookkeeping: one minute's counters, the mode history, a minute's label.
+"""The activity tracker's bookkeeping: one minute's counters, the mode history, a minute's label,
+and :class:`MinuteBook`, the minutes not yet handed out and those already collected.
 
 Only :class:`activity_tracker.ActivityTracker` uses these, always under its own lock.
 """
@@ -6,6 +7,7 @@ Only :class:`activity_tracker.ActivityTracker` uses these, always under its own 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Reversible
 from dataclasses import dataclass
 
@@ -18,6 +20,15 @@ from contract.activity import (
     STATE_TRACKING,
     MinuteSample,
 )
+from contract.errors import ConfigError
+
+# A mode of the tracker, never a sample's state: the screen is locked, so its minutes are ``idle``.
+MODE_LOCKED = "locked"
+# The server refuses minutes older than 30 days; after a longer clock jump older minutes are skipped
+# (the last guard: a detected sleep already leaves its minutes out).
+MAX_BACKLOG_MINUTES = 30 * 24 * 60
+# Enough collected minutes to answer "today" on a 25-hour DST day.
+HISTORY_MINUTES = 26 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +57,7 @@ class MinuteCounts:
 
 
 class ModeHistory:
-    """When counting was on (``tracking``), ``paused`` or ``suspended``: (since, mode), oldest first."""
+    """When counting was on (``tracking``), ``paused``, ``suspended``, locked: (since, mode), oldest first."""
 
     def __init__(self, started: float) -> None:
         self._modes: list[tuple[float, str]] = [(started, STATE_TRACKING)]
@@ -111,6 +122,8 @@ def minute_sample(
         state = STATE_PAUSED
     elif STATE_SUSPENDED in during:
         state = STATE_SUSPENDED
+    elif MODE_LOCKED in during:
+        state = STATE_IDLE
     elif last_input + threshold_seconds < end_seconds:
         state = STATE_IDLE
     else:
@@ -155,3 +168,114 @@ def totals_since(
             scrolls += counts.scrolls
             mouse_px += round(counts.mouse_px)
     return ActivityTotals(active, keys, clicks, scrolls, mouse_px)
+
+
+def check_threshold(seconds: int) -> None:
+    """ConfigError unless ``seconds`` is a positive number (an idle threshold)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise ConfigError({"idle_threshold": "must be a positive number of seconds"})
+
+
+class MinuteBook:
+    """The open minutes' counters, the collected history and the spans the agent slept through."""
+
+    def __init__(self, started: float) -> None:
+        self.next_minute = int(started // SECONDS_PER_MINUTE)  # the oldest minute not yet handed out
+        self.open: dict[int, MinuteCounts] = {}
+        self.modes = ModeHistory(started)
+        self.history: deque[MinuteSample] = deque(maxlen=HISTORY_MINUTES)
+        self._cached_minute = -1
+        self._cached_counts = MinuteCounts()
+        self._last_input_before_open = started
+        self._asleep: list[tuple[float, float]] = []  # (began, ended) POSIX seconds
+
+    def counts_at(self, now: float) -> MinuteCounts:
+        """The counters of the minute holding ``now`` (never one already handed out)."""
+        minute = int(now // SECONDS_PER_MINUTE)
+        if minute == self._cached_minute:
+            return self._cached_counts
+        # A clock stepped back must not reopen a minute already handed out.
+        minute = max(minute, self.next_minute)
+        counts = self.open.get(minute)
+        if counts is None:
+            counts = self.open[minute] = MinuteCounts()
+        self._cached_minute = minute
+        self._cached_counts = counts
+        return counts
+
+    def note_asleep(self, began_at: float, ended_at: float) -> None:
+        """The agent did not run in ``[began_at, ended_at)``: the minutes wholly inside get no sample."""
+        self._asleep.append((began_at, ended_at))
+
+    def collect(self, end_minute: int, threshold_seconds: float, zone: str) -> tuple[list[MinuteSample], int]:
+        """Hand out the minutes before ``end_minute``: (samples, minutes skipped as older than 30 days)."""
+        if end_minute <= self.next_minute:
+            return [], 0
+        skipped = max(0, end_minute - MAX_BACKLOG_MINUTES - self.next_minute)
+        samples, last_input = self.labelled(self.next_minute, end_minute, threshold_seconds, zone)
+        for minute in [minute for minute in self.open if minute < end_minute]:
+            del self.open[minute]
+        self.next_minute = end_minute
+        self._last_input_before_open = last_input
+        if self._cached_minute < end_minute:
+            self._cached_minute = -1
+        self.modes.forget_before(end_minute * SECONDS_PER_MINUTE)
+        # A span ending before the next minute ends can no longer hold a whole minute.
+        self._asleep = [span for span in self._asleep if span[1] >= (end_minute + 1) * SECONDS_PER_MINUTE]
+        self.history.extend(samples)
+        return samples, skipped
+
+    def labelled(
+        self, first_minute: int, end_minute: int, threshold_seconds: float, zone: str
+    ) -> tuple[list[MinuteSample], float]:
+        """Samples of the open minutes in ``[first_minute, end_minute)`` (none popped), and the last input."""
+        last_input = max(
+            [self._last_input_before_open]
+            + [counts.last_input for minute, counts in self.open.items() if minute < first_minute]
+        )
+        oldest_kept = end_minute - MAX_BACKLOG_MINUTES
+        samples: list[MinuteSample] = []
+        for minute in range(max(first_minute, self.next_minute), end_minute):
+            counts = self.open.get(minute)
+            if counts is not None:
+                last_input = max(last_input, counts.last_input)
+            if minute < oldest_kept or self._slept_through(minute):
+                continue
+            samples.append(minute_sample(minute, counts, last_input, threshold_seconds, self.modes, zone))
+        return samples, last_input
+
+    def _slept_through(self, minute: int) -> bool:
+        start = minute * SECONDS_PER_MINUTE
+        return any(began <= start and start + SECONDS_PER_MINUTE <= ended for began, ended in self._asleep)
+
+    def slot_seconds(
+        self, slot_begin: float, now: float, threshold_seconds: float, zone: str, tracking_now: bool
+    ) -> tuple[int, float]:
+        """(active, tracked) seconds from ``slot_begin`` to ``now``: 60 per ``tracking`` minute, and the
+        seconds so far of the open minute when it had input or the tracker is tracking now."""
+        active = 0
+        tracked = 0.0
+        current_minute = int(now // SECONDS_PER_MINUTE)
+        since = time_manager.utc_from_timestamp(slot_begin)
+        for sample in reversed(self.history):  # newest first: stop at the first one too old
+            if sample.minute_start < since:
+                break
+            active += sample.active_seconds
+            tracked += SECONDS_PER_MINUTE if sample.state == STATE_TRACKING else 0
+        first_minute = int(slot_begin // SECONDS_PER_MINUTE)
+        pending, _ = self.labelled(first_minute, current_minute, threshold_seconds, zone)
+        for sample in pending:
+            active += sample.active_seconds
+            tracked += SECONDS_PER_MINUTE if sample.state == STATE_TRACKING else 0
+        counts = self.open.get(current_minute)
+        open_active = counts.active_mask.bit_count() if counts is not None else 0
+        so_far_seconds = now - current_minute * SECONDS_PER_MINUTE
+        if open_active:
+            tracked += max(open_active, math.ceil(so_far_seconds))
+        elif tracking_now:
+            tracked += so_far_seconds
+        return active + open_active, tracked
+
+    def totals(self, since_seconds: float, until_seconds: float = math.inf) -> ActivityTotals:
+        """Collected and open minutes summed over ``[since_seconds, until_seconds)``."""
+        return totals_since(self.history, self.open, since_seconds, until_seconds)

@@ -1,6 +1,7 @@
-"""The activity tracker's operating-system seams: input events in, the OS idle counter, the input hook.
+"""The activity tracker's operating-system seams: input events in, the OS idle counter, the input hook,
+the screen lock.
 
-One real adapter per platform lives in :mod:`agent.adapters.inputs`; tests pass fakes.
+The real adapters live in :mod:`agent.adapters.inputs` and :mod:`agent.adapters.lock`; tests pass fakes.
 """
 
 from __future__ import annotations
@@ -33,9 +34,30 @@ class InputSource(Protocol):
     def stop(self) -> None:
         """Stop the listener threads; returns within ~2 s; safe to call twice or before start."""
 
+    @property
+    def running(self) -> bool:
+        """Whether every listener thread is alive (the watchdog asks, on the scheduler thread)."""
+
+    def restart(self, sink: InputSink) -> None:
+        """Drop the old listeners, dead or alive, and start new ones (after a wake or a listener's death).
+
+        Called on the scheduler thread; blocks up to ~7 s; raises VinovaError if they cannot start.
+        """
+
 
 class IdleClock(Protocol):
     """The OS idle counter. Called from the scheduler thread; does not block for long."""
 
     def seconds_since_last_input(self) -> float | None:
         """Seconds since the last user input on this seat, or None when it cannot tell right now."""
+
+
+class LockState(Protocol):
+    """Whether the session's screen is locked (or its screen saver on).
+
+    Called on the scheduler thread every few seconds (the engine's lock poll); may block up to
+    about half a second (a D-Bus round trip); never raises.
+    """
+
+    def screen_locked(self) -> bool | None:
+        """True while locked, False while not, None when it cannot tell right now."""

@@ -1,9 +1,9 @@
-"""The platform adapters behind activity_tracker's seams: input listeners and the OS idle counter.
+"""The platform adapters behind activity_tracker's seams: input listeners, the OS idle counter, the lock.
 
-``choose_input_source()`` and ``choose_idle_clock()`` pick the adapter for this platform and import
-the platform library inside themselves, so importing this module opens nothing.
-X11 today (pynput over XRecord, XScreenSaver for idle); pynput's Windows and macOS hooks use the
-same :class:`PynputInputSource`.
+``choose_input_source()``, ``choose_idle_clock()`` and ``choose_lock_state()`` pick the adapter for
+this platform and import the platform library inside themselves, so importing this module opens
+nothing. X11 today (pynput over XRecord, XScreenSaver for idle and the screen saver's state);
+pynput's Windows and macOS hooks use the same :class:`PynputInputSource`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import threading
 import time
 from typing import Any
 
-from agent.seams import IdleClock, InputSink, InputSource
+from agent.seams import IdleClock, InputSink, InputSource, LockState
 from contract.errors import VinovaError
 
 logger = logging.getLogger(__name__)
 
 LISTENER_READY_TIMEOUT_SECONDS = 5.0
 LISTENER_STOP_TIMEOUT_SECONDS = 2.0
+SCREEN_SAVER_ON = 1  # ScreenSaverOn in the MIT-SCREEN-SAVER reply (Xlib.ext.screensaver.StateOn)
 
 
 def _open_x_display(name: str | None) -> Any:
@@ -61,7 +62,8 @@ class PynputInputSource:
     """The pynput adapter: X11 today (XRecord), and the same code on Windows/macOS hooks.
 
     Two listener threads (keyboard, mouse) belong to pynput; they call the sink directly.
-    On X they listen on the display named by ``DISPLAY``.
+    On X they listen on the display named by ``DISPLAY``. A pynput listener is a thread and
+    cannot be started twice, so :meth:`restart` makes new ones.
     """
 
     def __init__(self) -> None:
@@ -73,43 +75,56 @@ class PynputInputSource:
         with self._lock:
             if self._listeners:
                 return
-            if _uses_x11():
-                _check_x_record_extension(os.environ.get("DISPLAY"))
-            from pynput import keyboard, mouse
-
-            def on_press(key: Any, injected: bool = False) -> None:
-                sink.on_key_press()  # the key itself is dropped here, unseen
-
-            def on_click(x: int, y: int, button: Any, pressed: bool, injected: bool = False) -> None:
-                if pressed:
-                    sink.on_click()
-
-            def on_scroll(x: int, y: int, dx: int, dy: int, injected: bool = False) -> None:
-                steps = abs(dx) + abs(dy)
-                if steps:
-                    sink.on_scroll(steps)
-
-            def on_move(x: int, y: int, injected: bool = False) -> None:
-                sink.on_move(x, y)
-
-            listeners = [
-                keyboard.Listener(on_press=on_press),
-                mouse.Listener(on_move=on_move, on_click=on_click, on_scroll=on_scroll),
-            ]
-            for listener in listeners:
-                listener.start()
-            self._listeners = listeners
-            for listener in listeners:
-                if not _wait_until_listening(listener, LISTENER_READY_TIMEOUT_SECONDS):
-                    self._stop_locked()
-                    raise VinovaError("the input listener did not start (is the display reachable?)")
+            self._start_locked(sink)
         logger.info("input listeners started")
+
+    def restart(self, sink: InputSink) -> None:
+        """Stop what is left of the listeners (dead or alive) and start new ones; VinovaError if it cannot."""
+        with self._lock:
+            self._stop_locked()
+            self._start_locked(sink)
+
+    def _start_locked(self, sink: InputSink) -> None:
+        if _uses_x11():
+            _check_x_record_extension(os.environ.get("DISPLAY"))
+        from pynput import keyboard, mouse
+
+        def on_press(key: Any, injected: bool = False) -> None:
+            sink.on_key_press()  # the key itself is dropped here, unseen
+
+        def on_click(x: int, y: int, button: Any, pressed: bool, injected: bool = False) -> None:
+            if pressed:
+                sink.on_click()
+
+        def on_scroll(x: int, y: int, dx: int, dy: int, injected: bool = False) -> None:
+            steps = abs(dx) + abs(dy)
+            if steps:
+                sink.on_scroll(steps)
+
+        def on_move(x: int, y: int, injected: bool = False) -> None:
+            sink.on_move(x, y)
+
+        listeners = [
+            keyboard.Listener(on_press=on_press),
+            mouse.Listener(on_move=on_move, on_click=on_click, on_scroll=on_scroll),
+        ]
+        for listener in listeners:
+            listener.start()
+        self._listeners = listeners
+        for listener in listeners:
+            if not _wait_until_listening(listener, LISTENER_READY_TIMEOUT_SECONDS):
+                self._stop_locked()
+                raise VinovaError("the input listener did not start (is the display reachable?)")
 
     @property
     def running(self) -> bool:
-        """Whether both listener threads are alive (False after stop or if the X server went away)."""
-        with self._lock:
-            return bool(self._listeners) and all(listener.is_alive() for listener in self._listeners)
+        """Whether both listener threads are alive (False after stop or if the X server went away).
+
+        Lock-free (the list is replaced, never changed in place): the window asks on the Tk thread
+        and must not wait out a restart on the scheduler thread.
+        """
+        listeners = self._listeners
+        return bool(listeners) and all(listener.is_alive() for listener in listeners)
 
     def stop(self) -> None:
         """Stop both listeners within ~2 s (idempotent)."""
@@ -121,10 +136,21 @@ class PynputInputSource:
 
     def _stop_locked(self) -> None:
         deadline = time.monotonic() + LISTENER_STOP_TIMEOUT_SECONDS
+        stopping = []
         for listener in self._listeners:
-            listener.stop()
+            if not listener.is_alive():
+                # A dead listener's stop() would wait for a readiness that never comes, and pynput's
+                # join() waits out its whole timeout for an end-of-run note that never came; its X
+                # connections were left open by the exception that ended it.
+                _close_x_connections(listener)
+                continue
+            try:
+                listener.stop()
+            except Exception:  # its X connection is gone (killed, server restarted): it is ending anyway
+                logger.debug("stopping an input listener failed", exc_info=True)
             _unblock_x_record(listener)
-        for listener in self._listeners:
+            stopping.append(listener)
+        for listener in stopping:
             listener.join(max(0.05, deadline - time.monotonic()))
             if listener.is_alive():
                 logger.warning(
@@ -164,6 +190,18 @@ def _unblock_x_record(listener: Any) -> None:
         logger.debug("record context already closed", exc_info=True)
 
 
+def _close_x_connections(listener: Any) -> None:
+    """Close a dead Xlib listener's two connections (the attributes exist only on that backend)."""
+    for name in ("_display_record", "_display_stop"):
+        connection = getattr(listener, name, None)
+        if connection is None:
+            continue
+        try:
+            connection.close()
+        except Exception:  # already closed by the server that killed it
+            logger.debug("closing a dead listener's X connection failed", exc_info=True)
+
+
 def choose_input_source() -> InputSource:
     """The input adapter for this platform (pynput); VinovaError when input cannot be observed here."""
     if _uses_x11():
@@ -176,7 +214,12 @@ def choose_input_source() -> InputSource:
 
 
 class XScreenSaverIdleClock:
-    """The X server's idle counter (MIT-SCREEN-SAVER extension); owns one X connection."""
+    """The X server's idle counter and screen-saver state (MIT-SCREEN-SAVER extension); owns one X connection.
+
+    Also the X :class:`agent.seams.LockState`: X screen lockers either are the screen saver
+    (xscreensaver, light-locker) or are started by it (xss-lock), so "screen saver on" is "locked"
+    (and a blanked screen has nobody working at it either).
+    """
 
     def __init__(self, connection: Any) -> None:
         from Xlib import error as xerror
@@ -207,6 +250,21 @@ class XScreenSaverIdleClock:
             self._failing = False
             return int(idle_milliseconds) / 1000.0
 
+    def screen_locked(self) -> bool | None:
+        """Whether the X screen saver is on (``xset s activate`` turns it on); None if X stopped answering."""
+        with self._lock:
+            if self._connection is None:
+                return None
+            try:
+                state = self._root.screensaver_query_info().state
+            except self._x_errors as exc:
+                if not self._failing:
+                    logger.warning("the X screen saver state stopped answering: %s", exc)
+                self._failing = True
+                return None
+            self._failing = False
+            return bool(state == SCREEN_SAVER_ON)
+
     def close(self) -> None:
         """Close the X connection (idempotent)."""
         with self._lock:
@@ -232,3 +290,11 @@ def choose_idle_clock() -> IdleClock | None:
         logger.info("the X server has no MIT-SCREEN-SAVER extension; idle is judged from the last input")
         return None
     return XScreenSaverIdleClock(connection)
+
+
+def choose_lock_state(idle_clock: IdleClock | None) -> LockState | None:
+    """The screen-lock reader: on X the idle clock's own connection answers both; None elsewhere (logged)."""
+    if isinstance(idle_clock, XScreenSaverIdleClock):
+        return idle_clock
+    logger.info("no screen-lock state here; a locked screen counts as idle once the idle threshold passes")
+    return None

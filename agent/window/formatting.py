@@ -43,7 +43,10 @@ def wait_text(seconds: int | None) -> str:
 
 
 def describe_status(status: AgentStatus, uploads: UploadStatus | None, *, paused: bool) -> tuple[str, str]:
-    """(style key, words) for the status badge: Tracking, Idle, Paused, Suspended (battery 18 %), Offline…"""
+    """(style key, words) for the status badge: Tracking, Idle, Paused, Suspended (battery 18 %), Offline…
+
+    Tracking and Idle say when the screen is locked, an input listener is down or was restarted.
+    """
     if status.session_expired or (uploads is not None and uploads.session_expired):
         return "signed_out", "Signed out by the server"
     if paused or status.state == "paused":
@@ -55,9 +58,15 @@ def describe_status(status: AgentStatus, uploads: UploadStatus | None, *, paused
     captures_waiting = uploads.waiting if uploads is not None else 0
     if status.offline or (uploads is not None and uploads.offline):
         return "offline", f"Offline ({captures_waiting + status.samples_waiting} waiting)"
-    if status.state == "idle":
-        return "idle", "Idle"
-    return "tracking", "Tracking"
+    if status.screen_locked:
+        return "idle", "Idle (screen locked)"
+    key, words = ("idle", "Idle") if status.state == "idle" else ("tracking", "Tracking")
+    if not status.input_ok:
+        return key, f"{words} (input listener down: input is not counted)"
+    if status.input_restarts:
+        times = "once" if status.input_restarts == 1 else f"{status.input_restarts} times"
+        return key, f"{words} (input listener restarted {times})"
+    return key, words
 
 
 def config_rows(config: AgentConfig) -> list[tuple[str, str]]:

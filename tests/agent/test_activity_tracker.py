@@ -313,7 +313,8 @@ def test_today_totals_and_current_slot_percent() -> None:
     clock.at(662)
     tracker.on_click()  # still pending, counted too
 
-    assert tracker.current_slot_activity_percent(now=T0 + 700) == pytest.approx(100 * 32 / 600)
+    # Active over tracked seconds of the slot so far: minute 18:10 (60 s tracked) and 40 s of 18:11.
+    assert tracker.slot_activity_percent(now=T0 + 700) == 32
     assert tracker.today_totals(now=T0 + 700) == ActivityTotals(
         active_seconds=32, keys=30, clicks=2, scrolls=0, mouse_px=0
     )
@@ -344,3 +345,94 @@ def test_a_clock_jump_beyond_30_days_keeps_only_the_last_30_days(caplog: pytest.
     assert samples[0].minute_start == minute(1440)
     assert all(s.state == "idle" for s in samples)
     assert any("1440 minutes older than 30 days" in line for line in tracker_lines(caplog))
+
+
+def test_slot_percent_counts_only_tracked_seconds_and_is_none_when_nothing_was_tracked() -> None:
+    clock = FakeClock(T0)
+    tracker = make_tracker(clock, threshold=60)
+    for second in range(15):
+        clock.at(second)
+        tracker.on_key_press()  # 15 active seconds in minute 0
+    clock.at(30)
+    tracker.set_paused(True)  # minutes 1-2 paused
+    clock.at(180)
+    tracker.set_paused(False)
+    tracker.collect(now=T0 + 180)
+
+    # Minute 0 is tracking (60 s), minutes 1-2 paused (not tracked), 10 s of minute 3 so far.
+    assert tracker.slot_activity_percent(now=T0 + 190) == round(100 * 15 / 70)
+    # The window's old formula, active / 600, said 2.5 % for the same slot.
+    assert 100 * 15 / 600 == 2.5
+
+    tracker.set_paused(True)
+    assert tracker.slot_activity_percent(now=T0 + 60 * 10 + 30) is None  # the next slot: all paused
+    assert tracker.slot_activity_percent(now=T0 + 60 * 10 + 30) is None
+
+
+def test_minutes_wholly_inside_an_8_hour_sleep_are_no_data() -> None:
+    clock = FakeClock(T0 + 5)
+    tracker = make_tracker(clock)
+    tracker.on_key_press()
+    asleep_at = T0 + 90  # lid closed 30 s into minute 1
+    woke_at = asleep_at + 8 * 3600
+    clock.now = woke_at
+    tracker.note_asleep(asleep_at, woke_at)
+    tracker.on_key_press()  # the user is back in the minute of the wake
+
+    samples = tracker.collect(now=woke_at + 60)
+
+    # Minute 0 (input), minute 1 (the sleep began in it), the wake minute: nothing in between.
+    assert [s.minute_start for s in samples] == [minute(0), minute(1), minute(481)]
+    assert states(samples) == ["tracking", "tracking", "tracking"]
+    assert [s.keys for s in samples] == [1, 0, 1]
+
+
+def test_a_two_week_absence_leaves_no_minutes_and_no_30_day_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="activity_tracker")
+    clock = FakeClock(T0 + 5)
+    tracker = make_tracker(clock)
+    woke_at = T0 + 14 * 86400 + 30
+    clock.now = woke_at
+    tracker.note_asleep(T0 + 10, woke_at)
+
+    samples = tracker.collect(now=woke_at + 60)
+
+    assert [s.minute_start for s in samples] == [minute(0), minute(14 * 1440)]
+    assert states(samples) == ["tracking", "idle"]  # quiet after the wake, the threshold long passed
+    assert tracker_lines(caplog) == []
+
+
+def test_a_sleep_too_short_to_hold_a_whole_minute_leaves_every_minute() -> None:
+    clock = FakeClock(T0 + 5)
+    tracker = make_tracker(clock)
+    tracker.note_asleep(T0 + 20, T0 + 75)  # 55 s, across a minute boundary
+
+    assert len(tracker.collect(now=T0 + 120)) == 2
+
+
+def test_a_locked_screen_counts_nothing_its_minutes_are_idle_and_unlock_is_presence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="activity_tracker")
+    clock = FakeClock(T0)
+    tracker = make_tracker(clock, threshold=300)
+    clock.at(10)
+    tracker.on_key_press()
+    clock.at(50)
+    tracker.set_screen_locked(True)
+    assert tracker.state == "idle" and tracker.screen_locked
+    clock.at(70)
+    tracker.on_key_press()  # typing the password: not counted
+    tracker.on_click()
+    clock.at(250)
+    tracker.set_screen_locked(False)
+    assert tracker.state == "tracking" and not tracker.screen_locked
+    clock.at(330)
+    tracker.on_click()
+
+    samples = tracker.collect(now=T0 + 360)
+
+    # Minute 0 had input before the lock; minutes 1-4 were locked in part (4 until 250 s); 5 is tracking.
+    assert states(samples) == ["tracking", "idle", "idle", "idle", "idle", "tracking"]
+    assert [(s.keys, s.clicks) for s in samples] == [(1, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 1)]
+    assert tracker_lines(caplog) == []  # the engine's lock poll says it, once per change

@@ -92,6 +92,7 @@ class Harness:
             poller=self.poller,
             on_session_expired=lambda: self.expired.append(True),
             monotonic=self.clock.monotonic,
+            wall_clock=self.clock.wall,
         )
 
 
@@ -180,7 +181,7 @@ def test_a_config_change_reaches_tracker_battery_and_schedule(harness: Harness) 
         assert harness.tracker.state == "suspended"
         assert harness.agent.gate.skip_reason() == "battery low: tracking suspended"
         intervals = sorted(job.interval for job in harness.agent.scheduler.jobs)
-        assert intervals == [5, 5, 30]
+        assert intervals == [2, 5, 5, 10, 30]  # lock poll, activity, config, watchdog, battery
     finally:
         harness.agent.stop()
 
@@ -244,4 +245,7 @@ def test_activity_posts_carry_the_upload_backlog_for_the_admin(harness: Harness)
     harness.agent.uploads = FakeUploads()
     harness.clock.now = START + 61
     harness.agent.flush_activity()
-    assert harness.sender.backlogs == [{"uploads_waiting": 3, "kept_aside": 1}]
+    # No input listeners in this harness: the Team page learns that input is not observed.
+    assert harness.sender.backlogs == [
+        {"uploads_waiting": 3, "kept_aside": 1, "input_ok": False, "input_restarts": 0}
+    ]

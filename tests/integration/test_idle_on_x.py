@@ -68,3 +68,58 @@ def test_tracker_goes_idle_after_the_threshold_and_back_on_input(
     assert sum(s.keys for s in samples) == 2
     # The minute after the last key has no input and the threshold passed in it: recorded as idle.
     assert samples[-1].state == "idle" and samples[-1].active_seconds == 0
+
+
+def force_screen_saver(display: XDisplay, active: bool) -> None:
+    """The request ``xset s activate`` / ``xset s reset`` sends (xset itself is not installed here)."""
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    connection = xdisplay.Display(display.name)
+    try:
+        connection.force_screen_saver(X.ScreenSaverActive if active else X.ScreenSaverReset)
+        connection.sync()
+    finally:
+        connection.close()
+
+
+def test_screen_saver_on_reads_as_locked_stops_captures_and_makes_the_minute_idle(
+    xvfb: XDisplay, caplog: pytest.LogCaptureFixture
+) -> None:
+    from agent.adapters.inputs import choose_lock_state
+    from agent.gate import CaptureGate
+    from agent.watchdog import LockWatch
+    from battery_manager import BatteryMonitor, BatteryPolicy
+
+    caplog.set_level(logging.INFO, logger="agent.watchdog")
+    idle_clock = choose_idle_clock()
+    lock_state = choose_lock_state(idle_clock)
+    assert isinstance(idle_clock, XScreenSaverIdleClock) and lock_state is idle_clock
+    tracker = ActivityTracker(idle_threshold_seconds=300, timezone_name="UTC", idle_clock=idle_clock)
+    gate = CaptureGate(tracker, BatteryMonitor(lambda: None, BatteryPolicy(20)))
+    watch = LockWatch(lock_state, tracker)
+    try:
+        force_screen_saver(xvfb, active=False)
+        watch.poll()
+        assert lock_state.screen_locked() is False and gate.skip_reason() is None
+
+        force_screen_saver(xvfb, active=True)
+        watch.poll()
+        locked_reason = gate.skip_reason()
+        locked_state = tracker.state
+
+        force_screen_saver(xvfb, active=False)
+        watch.poll()
+        samples = tracker.collect(now=time.time() + 60)
+    finally:
+        force_screen_saver(xvfb, active=False)
+        idle_clock.close()
+
+    # Before: captures went on for up to idle_threshold (here 300 s) after the lock.
+    assert locked_reason == "the screen is locked" and locked_state == "idle"
+    assert gate.skip_reason() is None and tracker.state == "tracking"
+    assert samples[0].state == "idle"  # the minute the screen was locked in
+    assert [r.getMessage() for r in caplog.records] == [
+        "screen locked: no captures, and the minutes are idle until it is unlocked",
+        "screen unlocked: tracking",
+    ]

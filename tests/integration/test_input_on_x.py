@@ -159,3 +159,43 @@ def test_an_x_server_without_record_is_refused_up_front(monkeypatch: pytest.Monk
     finally:
         server.terminate()
         server.wait(10)
+
+
+def kill_x_client_of(xvfb: XDisplay, resource_id: int) -> None:
+    """What ``xkill`` does: the X server closes the connection that owns ``resource_id``."""
+    from Xlib import display as xdisplay
+    from Xlib.protocol import request
+
+    connection = xdisplay.Display(xvfb.name)
+    try:
+        request.KillClient(display=connection.display, resource=resource_id)
+        connection.sync()
+    finally:
+        connection.close()
+
+
+# The killed listener's thread ends with ConnectionClosedError: that is the death being simulated.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_listener_whose_x_connection_is_killed_is_restarted_by_the_watchdog_and_counts_again(
+    xvfb: XDisplay, listening: tuple[ActivityTracker, PynputInputSource], caplog: pytest.LogCaptureFixture
+) -> None:
+    from agent.watchdog import InputWatchdog
+
+    caplog.set_level(logging.INFO, logger="agent.watchdog")
+    tracker, source = listening
+    watchdog = InputWatchdog(source, tracker)
+    keyboard_listener = source._listeners[0]
+    kill_x_client_of(xvfb, keyboard_listener._context)  # the RECORD connection of the key listener
+    wait_until(lambda: not source.running, timeout=10, message="the killed listener to die")
+    xdotool(xvfb, "key", "x")
+    assert pending_totals(tracker).keys == 0  # before: "idle" from here on, for hours
+
+    began = time.monotonic()
+    watchdog.check()
+    restarted_within_seconds = time.monotonic() - began
+    assert source.running and watchdog.ok and watchdog.restarts == 1
+    xdotool(xvfb, "key", "x")
+    wait_until(lambda: pending_totals(tracker).keys == 1, timeout=10, message="keys counted again")
+
+    assert restarted_within_seconds < 2.0  # measured 0.08 s; pynput's join would wait 2 s on the dead one
+    assert [r.getMessage() for r in caplog.records] == ["input listener stopped; restarted (1st time today)"]
