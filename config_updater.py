@@ -50,7 +50,11 @@ def load_cached_config(path: Path) -> tuple[AgentConfig, str | None] | None:
         return AgentConfig.from_mapping(data["config"]), data.get("etag")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+    except RecursionError:
+        # A file nested thousands deep (issue 10 item 13) is refused like any unusable cache.
+        log.warning("ignoring the cached config in %s: it is nested too deep to read", path)
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
         log.warning("ignoring the cached config in %s: %s", path, exc)
         return None
 
@@ -108,6 +112,9 @@ class ConfigPoller:
                 self.last_error = None
                 return False
             new_config = AgentConfig.from_mapping(answer.payload)
+        except RecursionError:
+            self._note_failure("the server sent a config nested too deep, keeping the last good config")
+            return False
         except TransientError as exc:
             self.unreachable = True
             self._note_failure(f"config poll failed, keeping the last good config: {exc}")

@@ -23,9 +23,15 @@ from typing import TextIO
 import requests
 
 from activity_tracker import ActivityTracker
-from agent.adapters.inputs import XScreenSaverIdleClock, choose_idle_clock, choose_input_source
+from agent.adapters.inputs import (
+    XScreenSaverIdleClock,
+    choose_idle_clock,
+    choose_input_source,
+    choose_lock_state,
+)
 from agent.adapters.screen import choose_grabber
 from agent.client import ServerClient
+from agent.device import load_or_create_device
 from agent.engine import Agent
 from agent.events import EventHub
 from agent.gate import CaptureGate
@@ -51,6 +57,7 @@ log = logging.getLogger(__name__)  # "__main__" when run as main.py, "main" when
 EXIT_OK = 0
 EXIT_SIGN_IN_FAILED = 2
 EXIT_BAD_SETTINGS = 3
+EXIT_CANNOT_START = 5
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 5
 
@@ -112,9 +119,10 @@ def upload_prefix(settings: AgentSettings, client: ServerClient) -> str:
     except VinovaError as exc:
         log.info("using the cached upload prefix (%s)", exc)
     try:
-        return str(json.loads(cache.read_text(encoding="utf-8")).get("upload_prefix", ""))
-    except (OSError, ValueError):
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return ""
+    return str(cached.get("upload_prefix", "")) if isinstance(cached, dict) else ""
 
 
 def build_uploader(settings: AgentSettings, client: ServerClient) -> Uploader:
@@ -124,10 +132,11 @@ def build_uploader(settings: AgentSettings, client: ServerClient) -> Uploader:
         s3_client = make_s3_client(settings.aws_region, settings.s3_endpoint_url)
         return DirectS3Uploader(s3_client, settings.s3_bucket)
 
-    def sign(record: CaptureRecord) -> SignedUpload:
+    def sign(record: CaptureRecord) -> SignedUpload | None:
         body = {"key": record.key, "content_type": JPEG_CONTENT_TYPE,
                 "size_bytes": record.size_bytes, "sha256": record.sha256}
-        return SignedUpload.from_json(client.sign_upload(body))
+        answer = client.sign_upload(body)  # None: the server already holds this capture
+        return None if answer is None else SignedUpload.from_json(answer)
 
     log.info("uploads: through URLs signed by %s (no AWS keys on this machine)", settings.server_url)
     return PresignedUploader(sign, requests.Session())
@@ -141,6 +150,7 @@ def build_agent(
 ) -> Agent:
     """Assemble the engine from its parts (the composition root's one job)."""
     agent_dir = settings.prepare_agent_dir()
+    client.device = load_or_create_device(agent_dir, settings.device_name)
     events = EventHub()
     poller = ConfigPoller(client, agent_dir / "config.json")  # the engine listens to it
     config = poller.current
@@ -154,7 +164,9 @@ def build_agent(
     )
     battery = BatteryMonitor(reader=read_psutil_battery, policy=BatteryPolicy(config.battery_threshold))
     gate = CaptureGate(tracker, battery)
-    capture_store = CaptureStore(agent_dir)
+    prefix = upload_prefix(settings, client)
+    # The key folder lets the spool rebuild its queue from the files alone (a lost agent.db).
+    capture_store = CaptureStore(agent_dir, key_folder=f"{prefix}{username}/")
     uploads = UploadWorker(
         store=capture_store,
         uploader=build_uploader(settings, client),
@@ -166,7 +178,7 @@ def build_agent(
         store=capture_store,
         enqueue=uploads.enqueue,
         username=username,
-        prefix=upload_prefix(settings, client),
+        prefix=prefix,
         skip_reason=gate.skip_reason,
         timezone_name=lambda: zone_name(poller.current.timezone),
         spool_limit_bytes=settings.spool_max_mb * 1024 * 1024,
@@ -186,6 +198,7 @@ def build_agent(
         release=(idle_clock.close,) if isinstance(idle_clock, XScreenSaverIdleClock) else (),
         gate=gate,
         events=events,
+        lock_state=choose_lock_state(idle_clock),
     )
 
 
@@ -199,7 +212,11 @@ def run_headless(settings: AgentSettings, prompter: TerminalPrompter) -> int:
         prompter.say(f"Sign-in failed: {exc}")
         return EXIT_SIGN_IN_FAILED
     session_ended = threading.Event()
-    agent = build_agent(settings, client, username, on_session_expired=session_ended.set)
+    try:
+        agent = build_agent(settings, client, username, on_session_expired=session_ended.set)
+    except VinovaError as exc:  # e.g. an agent.db from a newer Vinova: said plainly, no traceback
+        log.error("the agent cannot start: %s", exc)
+        return EXIT_CANNOT_START
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

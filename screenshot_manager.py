@@ -22,6 +22,7 @@ from PIL import Image
 
 from agent.adapters.screen import Grabber
 from agent.events import Captured, EventHub
+from agent.localdb import LocalWriteFailed
 from agent.spool import CaptureRecord, CaptureStore
 from contract.config_schema import AgentConfig
 from contract.errors import CaptureFailed
@@ -108,6 +109,7 @@ class ScreenshotManager:
         self._lock = threading.Lock()
         self._last_capture: CaptureRecord | None = None
         self._spool_full = False
+        self._write_failure_said = False  # a full disk is said once, not once per capture
 
     # ----------------------------------------------------------------- state for other threads
     @property
@@ -230,16 +232,25 @@ class ScreenshotManager:
         data = encode_jpeg(image, config.jpeg_quality)
         sha256_hex = hashlib.sha256(data).hexdigest()
         key = object_key(self.prefix, self.username, taken_at, sha256_hex)
-        record = self.store.add(
-            key=key,
-            taken_at=taken_at,
-            timezone=self.timezone_name(),
-            blurred=config.blur_screenshots,
-            width=image.width,
-            height=image.height,
-            data=data,
-            sha256=sha256_hex,
-        )
+        try:
+            record = self.store.add(
+                key=key,
+                taken_at=taken_at,
+                timezone=self.timezone_name(),
+                blurred=config.blur_screenshots,
+                width=image.width,
+                height=image.height,
+                data=data,
+                sha256=sha256_hex,
+            )
+        except LocalWriteFailed as exc:
+            # Disk full: one plain warning, then quiet until a capture is spooled again.
+            (logger.debug if self._write_failure_said else logger.warning)("screenshot skipped: %s", exc)
+            self._write_failure_said = True
+            return None
+        if self._write_failure_said:
+            logger.warning("screenshots are spooled again (there is space on the disk)")
+            self._write_failure_said = False
         if record is None:
             return None
         # Announced before it is queued: once queued, the worker may upload and delete the file.

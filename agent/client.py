@@ -16,8 +16,10 @@ from typing import Any
 
 import requests
 
+from agent.activity_answer import ActivityAnswer, BatchRefused
+from agent.device import Device
 from contract.errors import AuthError, PermanentError, SessionExpired, TransientError
-from contract.retry import RETRY, SIGN_IN, classify, retry_after_seconds
+from contract.retry import DONE, RETRY, SIGN_IN, classify, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +53,34 @@ class ConfigResponse:
     etag: str | None
 
 
+def _json_body(response: requests.Response) -> Any:
+    """The answer's JSON; ValueError when it is not JSON or nested too deep to read (RecursionError)."""
+    try:
+        return response.json()
+    except RecursionError as exc:
+        raise ValueError("the answer is nested too deep") from exc
+
+
 def _error_fields(response: requests.Response) -> tuple[str, str]:
     """The server's stable error code and message, or generic ones for a non-JSON body."""
+    code, message, _fields = _error_details(response)
+    return code, message
+
+
+def _error_details(response: requests.Response) -> tuple[str, str, dict[str, str]]:
+    """The stable error code, the message and the ``fields`` the server blamed (may be empty)."""
     try:
-        body = response.json()
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        return str(error.get("code", "http_error")), str(error.get("message", response.reason))
+        body = _json_body(response)
     except ValueError:
-        return "http_error", f"HTTP {response.status_code} {response.reason}"
+        return "http_error", f"HTTP {response.status_code} {response.reason}", {}
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    if not isinstance(error, dict):
+        error = {}
+    raw_fields = error.get("fields")
+    fields = (
+        {str(name): str(text) for name, text in raw_fields.items()} if isinstance(raw_fields, dict) else {}
+    )
+    return str(error.get("code", "http_error")), str(error.get("message", response.reason)), fields
 
 
 class ServerClient:
@@ -71,8 +93,10 @@ class ServerClient:
         session: requests.Session | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         token: str | None = None,
+        device: Device | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.device = device  # sent with activity, upload signing and registration (issue 10 item 1)
         self._session = session or requests.Session()
         self._timeout_seconds = timeout_seconds
         self._token = token
@@ -148,7 +172,10 @@ class ServerClient:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             wait_seconds = None if retry_after is None else int(retry_after)
             raise AuthError(message, code=code, retry_after_seconds=wait_seconds)
-        data = response.json()
+        try:
+            data = _json_body(response)
+        except ValueError as exc:
+            raise PermanentError("sign-in: the server's answer is not valid JSON") from exc
         if not isinstance(data, dict):
             raise PermanentError("sign-in: the server answered with something other than a JSON object")
         return data
@@ -190,7 +217,10 @@ class ServerClient:
         """``GET /auth/me``: checks that the stored token still works."""
         response = self._request("GET", "/auth/me")
         self._raise_for_status(response, "session check")
-        data = response.json()
+        try:
+            data = _json_body(response)
+        except ValueError as exc:
+            raise PermanentError("session check: the answer is not valid JSON") from exc
         if not isinstance(data, dict):
             raise PermanentError("session check: unexpected answer")
         return data
@@ -204,35 +234,67 @@ class ServerClient:
             return ConfigResponse(None, etag)
         self._raise_for_status(response, "config poll")
         try:
-            payload = response.json()
+            payload = _json_body(response)
         except ValueError as exc:
-            raise PermanentError("config poll: the answer is not valid JSON") from exc
+            raise PermanentError(f"config poll: the answer is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
             raise PermanentError("config poll: the answer is not a JSON object")
         return ConfigResponse(payload, response.headers.get("ETag"))
 
     # ------------------------------------------------------------------ activity
-    def post_activity(self, samples: list[dict[str, Any]], agent: dict[str, int] | None = None) -> int:
-        """``POST /activity`` (with the upload backlog when given); returns how many samples were accepted."""
+    def post_activity(
+        self, samples: list[dict[str, Any]], agent: dict[str, int] | None = None
+    ) -> ActivityAnswer:
+        """``POST /activity`` with this device and the agent's report; which samples were accepted.
+
+        A 400 is :class:`~agent.activity_answer.BatchRefused` carrying the fields the server blamed.
+        """
         body: dict[str, Any] = {"samples": samples}
+        if self.device is not None:
+            body["device"] = self.device.to_json()
         if agent is not None:
             body["agent"] = agent
         response = self._request("POST", "/activity", json_body=body)
+        if response.status_code >= 400:
+            code, message, fields = _error_details(response)
+            outcome = classify(response.status_code, code)
+            if outcome is not RETRY and outcome is not SIGN_IN:
+                raise BatchRefused(
+                    f"activity upload: HTTP {response.status_code} {code}: {message}", fields
+                )
         self._raise_for_status(response, "activity upload")
-        data = response.json()
-        return int(data.get("accepted", len(samples))) if isinstance(data, dict) else len(samples)
+        try:
+            data = _json_body(response)
+        except ValueError:
+            data = None
+        return ActivityAnswer.from_json(data, len(samples))
 
     # ------------------------------------------------------------------ screenshots
-    def sign_upload(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /uploads/sign``: the method, URL and headers of a short-lived PUT for one capture."""
-        response = self._request("POST", "/uploads/sign", json_body=body)
+    def _with_device(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.device is None:
+            return body
+        return {**body, "device_id": self.device.device_id}
+
+    def sign_upload(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """``POST /uploads/sign``: the method, URL and headers of a short-lived PUT for one capture.
+
+        None when the server already holds that key (409 ``already_registered``): nothing to PUT.
+        """
+        response = self._request("POST", "/uploads/sign", json_body=self._with_device(body))
+        if response.status_code >= 400:
+            code, _message = _error_fields(response)
+            if classify(response.status_code, code) is DONE:
+                return None
         self._raise_for_status(response, "upload signing")
-        data = response.json()
+        try:
+            data = _json_body(response)
+        except ValueError as exc:
+            raise PermanentError("upload signing: the answer is not valid JSON") from exc
         if not isinstance(data, dict) or "url" not in data:
             raise PermanentError("upload signing: unexpected answer")
         return data
 
     def register_screenshot(self, body: dict[str, Any]) -> None:
         """``POST /screenshots``: record an uploaded capture (idempotent on its key)."""
-        response = self._request("POST", "/screenshots", json_body=body)
+        response = self._request("POST", "/screenshots", json_body=self._with_device(body))
         self._raise_for_status(response, "screenshot registration")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.device import device_name_error
 from contract.errors import ConfigError
 from contract.layering import layered_values
 
@@ -24,6 +25,7 @@ VARIABLES: Mapping[str, str] = {
     "S3_ENDPOINT_URL": "s3_endpoint_url",
     "VINOVA_SPOOL_MAX_MB": "spool_max_mb",
     "VINOVA_LOG_LEVEL": "log_level",
+    "VINOVA_DEVICE_NAME": "device_name",
 }
 
 
@@ -50,6 +52,7 @@ class AgentSettings:
     s3_endpoint_url: str | None = None
     spool_max_mb: int = 2048  # VINOVA_SPOOL_MAX_MB: captures pause (never delete) beyond this
     log_level: str = "INFO"
+    device_name: str | None = None  # VINOVA_DEVICE_NAME: how this computer is named (default: host name)
 
     @classmethod
     def load(
@@ -88,6 +91,11 @@ class AgentSettings:
         if level not in LOG_LEVELS:
             errors["VINOVA_LOG_LEVEL"] = "must be DEBUG, INFO, WARNING or ERROR"
         values["log_level"] = level
+        if "device_name" in values:
+            values["device_name"] = str(values["device_name"]).strip()
+            message = device_name_error(values["device_name"])
+            if message is not None:
+                errors["VINOVA_DEVICE_NAME"] = message
         if errors:
             raise ConfigError(errors)
         return cls(**values)

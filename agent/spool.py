@@ -6,7 +6,8 @@ PUTs each file, registers it with ``POST /screenshots`` and only then deletes th
 ``kill -9`` at any moment loses nothing: on start everything left in the spool is queued again.
 Keys are content-addressed (:func:`contract.screenshots.object_key`), so a retried upload
 overwrites the same object and can never create a duplicate. The uploaders are in
-:mod:`agent.uploaders`, the worker in :mod:`agent.worker`.
+:mod:`agent.uploaders`, the worker in :mod:`agent.worker`. Each file has a sidecar
+(:mod:`agent.spool_files`), so the queue can be rebuilt from the folder when agent.db lost its rows.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.localdb import immediate_transaction, open_agent_db
+from agent.localdb import DiskFull, LocalWriteFailed, immediate_transaction, is_disk_full, open_agent_db
+from agent.spool_files import SPOOL_NAME, rebuild_capture, sidecar_path, write_sidecar
 from contract.private_files import write_private_file
 from contract.screenshots import ScreenshotRegistration
 from time_manager import utc_now
@@ -89,11 +91,13 @@ class CaptureStore:
     """The ``captures`` table and the spool folder; safe to call from any thread.
 
     Uses its own connection from :func:`agent.localdb.open_agent_db` (the outbox holds another).
-    Files are 0600 in a 0700 folder.
+    Files are 0600 in a 0700 folder. ``key_folder`` (``<prefix><username>/``) names the captures
+    of spool files found without a record or a sidecar.
     """
 
-    def __init__(self, agent_dir: Path) -> None:
+    def __init__(self, agent_dir: Path, key_folder: str | None = None) -> None:
         self.agent_dir = Path(agent_dir)
+        self.key_folder = key_folder
         self.spool_dir = self.agent_dir / "spool"
         self._connection = open_agent_db(self.agent_dir)
         self.spool_dir.mkdir(mode=0o700, exist_ok=True)
@@ -141,8 +145,20 @@ class CaptureStore:
     ) -> CaptureRecord | None:
         """Spool ``data`` durably and record it as queued; None when this key is already recorded.
 
-        Order for crash safety: row (``writing``) → temp file + fsync + rename → row ``queued``.
+        Order for crash safety: row (``writing``) → sidecar, temp file + fsync + rename → row
+        ``queued``. A full disk raises :class:`~agent.localdb.DiskFull` and leaves nothing behind.
         """
+        try:
+            return self._add(key, taken_at, timezone, blurred, width, height, data, sha256)
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full(exc):
+                raise DiskFull(f"disk full: cannot spool the capture ({exc})") from exc
+            raise LocalWriteFailed(f"cannot spool the capture: {exc}") from exc
+
+    def _add(
+        self, key: str, taken_at: datetime, timezone: str, blurred: bool, width: int, height: int,
+        data: bytes, sha256: str,
+    ) -> CaptureRecord | None:
         name = spool_file_name(key)
         with self._transaction() as connection:
             cursor = connection.execute(
@@ -165,11 +181,20 @@ class CaptureStore:
                 logger.info("capture %s is already spooled; not adding it twice", key)
                 return None
             capture_id = int(cursor.lastrowid or 0)
+        path = self.spool_dir / name
         try:
-            write_private_file(self.spool_dir / name, data)
+            write_sidecar(path, {
+                "key": key, "taken_at": taken_at.astimezone(UTC).isoformat(), "timezone": timezone,
+                "blurred": blurred, "width": width, "height": height, "sha256": sha256,
+            })
+            write_private_file(path, data)
         except BaseException:
-            with self._transaction() as connection:
-                connection.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+            sidecar_path(path).unlink(missing_ok=True)
+            try:
+                with self._transaction() as connection:
+                    connection.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+            except sqlite3.Error:
+                pass  # the row stays "writing" without a file: recover() removes it
             raise
         with self._transaction() as connection:
             connection.execute("UPDATE captures SET status = ? WHERE id = ?", (QUEUED, capture_id))
@@ -219,7 +244,9 @@ class CaptureStore:
                 (UPLOADED, moment, capture_id),
             )
         if row is not None:
-            (self.spool_dir / str(row[0])).unlink(missing_ok=True)
+            path = self.spool_dir / str(row[0])
+            path.unlink(missing_ok=True)
+            sidecar_path(path).unlink(missing_ok=True)
 
     def keep_aside(self, capture_id: int, reason: str) -> None:
         """Park a capture that cannot be delivered, with the reason; its file is kept."""
@@ -279,10 +306,12 @@ class CaptureStore:
         * a row still ``writing`` whose file is complete (right size and sha256) becomes queued;
           without its file it is removed (the capture never finished);
         * half-written temp files are removed; files of uploaded rows are removed;
-        * a queued row whose file vanished is kept aside (``spool file missing``), never dropped silently.
+        * a queued row whose file vanished is kept aside (``spool file missing``), never dropped silently;
+        * a file agent.db does not know (it was damaged, emptied or deleted) gets its row back.
         """
         for temp in self.spool_dir.glob(".*.tmp"):
             temp.unlink(missing_ok=True)
+        self._adopt_unknown_files()
         spooled_names = {path.name for path in self.spool_dir.glob("*.jpg")}
         with self._lock:
             rows = self._connection.execute(_SELECT_BY_STATUS, (_WRITING,)).fetchall()
@@ -293,6 +322,7 @@ class CaptureStore:
             if record.status == UPLOADED:
                 if record.path.name in spooled_names:
                     record.path.unlink(missing_ok=True)
+                    sidecar_path(record.path).unlink(missing_ok=True)
                 continue
             if _file_matches(record.path, record.size_bytes, record.sha256):
                 with self._transaction() as connection:
@@ -301,6 +331,7 @@ class CaptureStore:
                     )
             else:
                 record.path.unlink(missing_ok=True)
+                sidecar_path(record.path).unlink(missing_ok=True)
                 with self._transaction() as connection:
                     connection.execute("DELETE FROM captures WHERE id = ?", (record.capture_id,))
         queued = self.pending()
@@ -312,6 +343,34 @@ class CaptureStore:
                 logger.warning("capture %s lost its spool file; kept aside", record.key)
                 self.keep_aside(record.capture_id, "spool file missing")
         return alive
+
+
+    def _adopt_unknown_files(self) -> int:
+        """Give every spool file without a row its row back (queued, or kept aside if damaged)."""
+        with self._lock:
+            known = {str(row[0]) for row in self._connection.execute("SELECT file_name FROM captures")}
+        adopted = 0
+        for path in sorted(self.spool_dir.glob("*.jpg")):
+            if path.name in known or SPOOL_NAME.match(path.name) is None:
+                continue
+            rebuilt = rebuild_capture(path, self.key_folder)
+            if rebuilt is None:
+                continue
+            with self._transaction() as connection:
+                cursor = connection.execute(
+                    "INSERT OR IGNORE INTO captures (key, file_name, taken_at, timezone, blurred, width,"
+                    " height, size_bytes, sha256, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (rebuilt.key, rebuilt.file_name, rebuilt.taken_at.isoformat(), rebuilt.timezone,
+                     int(rebuilt.blurred), rebuilt.width, rebuilt.height, rebuilt.size_bytes, rebuilt.sha256,
+                     QUEUED if rebuilt.reason is None else KEPT_ASIDE, rebuilt.reason),
+                )
+            adopted += cursor.rowcount
+        for sidecar in self.spool_dir.glob("*.json"):  # a crash between sidecar and JPEG
+            if not sidecar.with_suffix(".jpg").exists():
+                sidecar.unlink(missing_ok=True)
+        if adopted:
+            logger.warning("%d capture(s) found in the spool folder without a record; queued again", adopted)
+        return adopted
 
 
 def _file_matches(path: Path, size_bytes: int, sha256_hex: str) -> bool:

@@ -5,6 +5,7 @@ Both classify a failed PUT with the one retry table (:mod:`contract.retry`, ``ST
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import xml.etree.ElementTree as ElementTree
@@ -51,6 +52,11 @@ def store_error_code(body: bytes) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def sha256_base64(sha256_hex: str) -> str:
+    """The base64 of a sha256 digest given in hex: the form S3's checksum headers take."""
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")
+
+
 class DirectS3Uploader:
     """PUTs with the agent's own boto3 client (``S3_BUCKET`` on the agent, standard AWS credentials)."""
 
@@ -66,7 +72,11 @@ class DirectS3Uploader:
 
         try:
             self.client.put_object(
-                Bucket=self.bucket, Key=record.key, Body=data, ContentType=JPEG_CONTENT_TYPE
+                Bucket=self.bucket,
+                Key=record.key,
+                Body=data,
+                ContentType=JPEG_CONTENT_TYPE,
+                ChecksumSHA256=sha256_base64(record.sha256),
             )
         except ClientError as exc:
             metadata = exc.response.get("ResponseMetadata", {})
@@ -88,8 +98,9 @@ class DirectS3Uploader:
 class PresignedUploader:
     """Asks the server to sign each PUT (``POST /uploads/sign``), then PUTs with ``requests``.
 
-    ``sign`` is called on the upload thread and raises the same three errors as :class:`Uploader`.
-    A RESIGN answer (an expired or stale URL) is signed again and PUT once more at once; a fresh URL
+    ``sign`` is called on the upload thread and raises the same three errors as :class:`Uploader`;
+    it returns None when the server already holds the key (then the upload is done). A RESIGN
+    answer (an expired or stale URL) is signed again and PUT once more at once; a fresh URL
     refused the same way is refused for good.
     """
 
@@ -97,7 +108,7 @@ class PresignedUploader:
 
     def __init__(
         self,
-        sign: Callable[[CaptureRecord], SignedUpload],
+        sign: Callable[[CaptureRecord], SignedUpload | None],
         session: requests.Session,
         *,
         timeout_seconds: tuple[float, float] = (5.0, 60.0),
@@ -127,6 +138,9 @@ class PresignedUploader:
     ) -> tuple[Outcome | None, int | None, str | None, float | None]:
         """One signed PUT: (outcome or None on success, status, store error code, Retry-After)."""
         signed = self.sign(record)
+        if signed is None:
+            logger.info("the server already holds %s; nothing to upload", record.key)
+            return None, None, None, None
         try:
             response = self.session.request(
                 signed.method, signed.url, data=data, headers=signed.headers, timeout=self.timeout_seconds

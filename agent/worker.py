@@ -79,11 +79,14 @@ class UploadWorker:
 
     # ----------------------------------------------------------------- control
     def start(self) -> None:
-        """Queue everything left in the spool (crash recovery), then start the upload threads."""
+        """Queue what the spool holds (crash recovery, kept-aside captures too), then start the threads."""
         if self._threads:
             return
         with self._condition:
             self._stopping = False
+        retried = self.store.retry_kept_aside()
+        if retried:
+            logger.info("trying %d kept-aside capture(s) again", len(retried))
         recovered = self.store.recover()
         for record in recovered:
             self.enqueue(record.capture_id)
@@ -122,6 +125,17 @@ class UploadWorker:
         with self._condition:
             self._queued_ids.clear()
         self._queue = queue.Queue()
+
+    def retry_kept_aside(self) -> int:
+        """Queue every kept-aside capture whose file still exists again (the window's Retry). Any thread."""
+        ids = self.store.retry_kept_aside()
+        with self._condition:
+            self._backoff.succeeded()
+            self._condition.notify_all()
+        for capture_id in ids:
+            self.enqueue(capture_id)
+        logger.info("retrying %d kept-aside capture(s)", len(ids))
+        return len(ids)
 
     @property
     def session_expired(self) -> bool:

@@ -7,6 +7,10 @@ The decision is data, not code, read in this order:
    S3's XML ``<Code>``)                                                     -> the code's outcome
 3. the status alone: 401 -> SIGN_IN, 429 -> RETRY, any other 4xx            -> REFUSE
 
+DONE is the one success hidden in a refusal: ``409 already_registered`` from ``POST /uploads/sign``
+means the server already holds that capture (keys are content-addressed), so the upload is finished.
+A ``Retry-After`` is read by :func:`retry_after_seconds` only, bounded to ``[0, 3600]`` seconds.
+
 Codes are read from explicit fields, never by searching a body for words such as "expired".
 A ``requests.Response`` is falsy for 4xx/5xx, so callers pass the status as an ``int``
 (``status = response.status_code``), never the response's truthiness.
@@ -14,9 +18,16 @@ A ``requests.Response`` is falsy for 4xx/5xx, so callers pass the status as an `
 
 from __future__ import annotations
 
+import email.utils
 import enum
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
+
+# A server (or a proxy in front of it) asking for more than an hour is treated as asking for an
+# hour: Retry-After "1e9" or a date years away would otherwise stop delivery until a restart.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 class Outcome(enum.Enum):
@@ -26,9 +37,12 @@ class Outcome(enum.Enum):
     REFUSE = "refuse"  # retrying cannot fix it: keep the item aside with the reason, never retry
     RESIGN = "resign"  # the signed URL (or its credentials) went stale: ask the server for a new one
     SIGN_IN = "sign_in"  # the session has ended: stop and ask the user to sign in again
+    DONE = "done"  # the server already has what we were sending: count it as delivered
 
 
-RETRY, REFUSE, RESIGN, SIGN_IN = Outcome.RETRY, Outcome.REFUSE, Outcome.RESIGN, Outcome.SIGN_IN
+RETRY, REFUSE, RESIGN, SIGN_IN, DONE = (
+    Outcome.RETRY, Outcome.REFUSE, Outcome.RESIGN, Outcome.SIGN_IN, Outcome.DONE
+)
 
 # The server's stable codes (docs/API.md). Codes whose outcome is their status's are listed anyway,
 # so a reader sees every code the agent may meet.
@@ -49,6 +63,8 @@ API_CODES: Mapping[str, Outcome] = MappingProxyType({
     "not_uploaded": REFUSE,
     "method_not_allowed": REFUSE,
     "payload_too_large": REFUSE,
+    # 409 from POST /uploads/sign: that key is registered, its bytes are stored (item 8 of issue 10).
+    "already_registered": DONE,
     "internal_error": RETRY,
     "mail_unavailable": RETRY,
 })
@@ -92,11 +108,37 @@ def classify(
     return STATUSES.get(status, REFUSE)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` header in seconds (>= 0), or None when absent or not a number of seconds."""
+def retry_after_seconds(
+    value: str | None, now: Callable[[], datetime] | None = None
+) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP-date) as seconds in ``[0, 3600]``; None when unusable.
+
+    ``inf``, ``nan`` and garbage are None (the caller's own backoff applies); a negative number or a
+    past date is 0; anything beyond an hour is an hour. ``now`` (tz-aware UTC) dates an HTTP-date.
+    """
     if value is None:
         return None
+    text = str(value).strip()
+    seconds: float | None
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
+        seconds = _seconds_until_date(text, now)
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, seconds))
+
+
+def _seconds_until_date(text: str, now: Callable[[], datetime] | None) -> float | None:
+    """Seconds from now until an HTTP-date (RFC 9110 IMF-fixdate and its older forms), or None."""
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    current = now() if now is not None else datetime.now(UTC)
+    try:
+        return (moment - current).total_seconds()
+    except OverflowError:
         return None

@@ -9,6 +9,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -38,9 +39,9 @@ class XDisplay:
         return {**os.environ, "DISPLAY": self.name}
 
 
-@pytest.fixture(scope="session")
-def xvfb() -> Iterator[XDisplay]:
-    """One Xvfb for the session, started with -noreset and held open by one connection.
+@contextmanager
+def running_xvfb(width: int = 1920, height: int = 1080) -> Iterator[XDisplay]:
+    """Start an Xvfb with -noreset on a free display number, held open by one connection.
 
     Without -noreset Xvfb resets when its last client leaves and 1-3 % of new connections fail.
     """
@@ -48,13 +49,11 @@ def xvfb() -> Iterator[XDisplay]:
         pytest.skip("Xvfb is not installed (make test installs it with apt)")
     number = next(n for n in range(90, 190) if not Path(f"/tmp/.X{n}-lock").exists())
     name = f":{number}"
-    width, height = 1920, 1080
     process = subprocess.Popen(
         ["Xvfb", name, "-screen", "0", f"{width}x{height}x24", "-noreset", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    previous = os.environ.get("DISPLAY")
     try:
         wait_until(
             lambda: subprocess.run(
@@ -66,16 +65,35 @@ def xvfb() -> Iterator[XDisplay]:
         from Xlib import display as xdisplay  # python-xlib comes with pynput
 
         holder = xdisplay.Display(name)
-        os.environ["DISPLAY"] = name
-        yield XDisplay(name, width, height)
-        holder.close()
+        try:
+            yield XDisplay(name, width, height)
+        finally:
+            holder.close()
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[XDisplay]:
+    """One Xvfb for the session; DISPLAY points at it while the session runs."""
+    previous = os.environ.get("DISPLAY")
+    try:
+        with running_xvfb() as display:
+            os.environ["DISPLAY"] = display.name
+            yield display
     finally:
         if previous is None:
             os.environ.pop("DISPLAY", None)
         else:
             os.environ["DISPLAY"] = previous
-        process.terminate()
-        process.wait(10)
+
+
+@pytest.fixture
+def second_xvfb() -> Iterator[XDisplay]:
+    """Another X display for the test (a second desktop); DISPLAY is left alone."""
+    with running_xvfb() as display:
+        yield display
 
 
 # --------------------------------------------------------------------------- SMTP

@@ -92,7 +92,7 @@ class VinovaApp:
         self.code_view = self.sign_in_flow.code_view
         self.main_view = MainView(
             root, self.look, on_pause_toggle=self.toggle_pause, on_sign_out=self.sign_out,
-            time_text=self._time_of_day,
+            time_text=self._time_of_day, on_retry_kept_aside=self.retry_kept_aside,
         )
         self.log_pane: LogPane = self.main_view.log_pane
         self.presenter = MainPresenter(
@@ -315,6 +315,11 @@ class VinovaApp:
         else:
             agent.pause()
         self.refresh_main()
+
+    def retry_kept_aside(self) -> None:
+        """Queue every kept-aside capture again (the uploads card's Retry button)."""
+        if self.agent is not None and not self.closed:
+            self.presenter.retry_kept_aside(self.agent)
 
     def sign_out(self) -> None:
         """Stop the engine, revoke the token, forget the saved session, back to the sign-in dialog."""

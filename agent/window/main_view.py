@@ -86,12 +86,24 @@ class _Card(ttk.Frame):
         self._next_row += 1
         return variable
 
+    def button(self, text: str, command: Callable[[], None]) -> ttk.Button:
+        """A small button under the rows."""
+        button = ttk.Button(self, text=text, command=command)
+        button.grid(row=self._next_row, column=0, columnspan=2, sticky="w", pady=(self.look.px(4), 0))
+        self._next_row += 1
+        return button
+
+
+def _nothing() -> None:
+    pass
+
 
 class MainView(ttk.Frame):
     """Status, clocks, today's activity, the last capture, uploads, the config and the log pane."""
 
     def __init__(self, parent: tk.Misc, look: Look, *, on_pause_toggle: Callable[[], None],
-                 on_sign_out: Callable[[], None], time_text: TimeText) -> None:
+                 on_sign_out: Callable[[], None], time_text: TimeText,
+                 on_retry_kept_aside: Callable[[], None] = _nothing) -> None:
         super().__init__(parent, padding=look.px(14))
         self.look = look
         pad = look.px
@@ -134,6 +146,9 @@ class MainView(ttk.Frame):
         self.last_upload = uploads.row("Last upload")
         self.minutes_waiting = uploads.row("Activity minutes")
         self.kept_aside_reasons = uploads.note()
+        self.set_aside_note = uploads.note()  # minutes the server refused (issue 10 item 6)
+        # Queues every kept-aside capture again, e.g. after the disk or the bucket was fixed.
+        self.retry_button = uploads.button("Retry kept aside", on_retry_kept_aside)
         config = _Card(cards, look, "Config in force")
         self.config_values = {label: config.row(label) for label, _value in config_rows(AgentConfig())}
         self.config_changed = config.row("Last change")
@@ -177,10 +192,10 @@ class MainView(ttk.Frame):
         """Local time with zone and UTC."""
         set_if_changed(self.clock, text)
 
-    def show_today(self, totals: ActivityTotals, slot_percent: float) -> None:
-        """Today's active time and counts, and the current slot's activity %."""
+    def show_today(self, totals: ActivityTotals, slot_percent: int | None) -> None:
+        """Today's active time and counts, and the current slot's activity % (None: nothing tracked yet)."""
         set_if_changed(self.active_today, format_duration(totals.active_seconds))
-        set_if_changed(self.slot_percent, f"{slot_percent:.0f} %")
+        set_if_changed(self.slot_percent, NO_VALUE if slot_percent is None else f"{slot_percent} %")
         set_if_changed(self.keys_today, f"{totals.keys:,}")
         set_if_changed(self.clicks_today, f"{totals.clicks:,}")
 
@@ -202,6 +217,16 @@ class MainView(ttk.Frame):
             for reason, count in sorted(uploads.kept_aside_reasons.items())
         )
         set_if_changed(self.kept_aside_reasons, f"Kept aside: {reasons}" if reasons else "")
+
+    def show_set_aside(self, count: int, reasons: dict[str, int], unsaved: int = 0) -> None:
+        """"N minutes set aside: <reason>" and the minutes held in memory while the disk is full."""
+        lines = []
+        if count:
+            why = "; ".join(shorten(reason, KEPT_ASIDE_REASON_CHARACTERS) for reason in sorted(reasons))
+            lines.append(f"{count} minute{'' if count == 1 else 's'} set aside: {why}")
+        if unsaved:
+            lines.append(f"disk full: {unsaved} minute{'' if unsaved == 1 else 's'} kept in memory")
+        set_if_changed(self.set_aside_note, "\n".join(lines))
 
     def show_config(self, config: AgentConfig, changed_at: datetime | None, time_text: TimeText) -> None:
         """The config in force and when it last changed."""

@@ -74,8 +74,10 @@ class MainPresenter:
         now = time_manager.utc_now()
         self.view.show_clock(time_manager.format_local_and_utc(now, status.config.timezone))
         totals = agent.tracker.today_totals()
-        self.view.show_today(totals, agent.tracker.current_slot_activity_percent())
+        self.view.show_today(totals, agent.tracker.slot_activity_percent())
         self.view.show_uploads(uploads, status.samples_waiting, self.time_text)
+        delivery = agent.delivery
+        self.view.show_set_aside(delivery.set_aside_count(), delivery.set_aside_reasons(), delivery.unsaved)
         self._log_minute_summary(int(now.timestamp() // SECONDS_PER_MINUTE), agent.tracker.totals_between)
         self._log_uploads(uploads)
         captures = agent.captures
@@ -99,6 +101,14 @@ class MainPresenter:
         if agent.uploads is not None:
             uploads: UploadStatus = agent.uploads.status()
             self.view.show_uploads(uploads, agent.outbox.count(agent.username), self.time_text)
+
+    def retry_kept_aside(self, agent: Agent) -> None:
+        """The uploads card's Retry: every kept-aside capture whose file exists is queued again."""
+        retry: Callable[[], int] | None = getattr(agent.uploads, "retry_kept_aside", None)
+        if retry is None:
+            return
+        retry()  # the worker logs how many
+        self.refresh(agent)
 
     def config_applied(self, agent: Agent) -> None:
         """The config card: what is in force and when it last changed."""

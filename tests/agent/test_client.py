@@ -9,7 +9,9 @@ import pytest
 from flask import Flask, Response, request
 from support import free_port, live_server
 
+from agent.activity_answer import ActivityAnswer, BatchRefused, Refusal
 from agent.client import ServerClient
+from agent.device import Device
 from contract.errors import AuthError, PermanentError, SessionExpired, TransientError
 
 
@@ -128,7 +130,7 @@ def test_verify_keeps_the_token_for_later_calls(scripted: tuple[Script, str]) ->
     assert challenge.sent_to == "a***@example.com"
     signed_in = client.verify(challenge.challenge_id, "123456")
     assert signed_in.username == "ann" and client.token == "tok"
-    assert client.post_activity([{}, {}]) == 2
+    assert client.post_activity([{}, {}]).accepted == 2
     assert script.requests[2]["headers"]["Authorization"] == "Bearer tok"
 
 
@@ -137,3 +139,74 @@ def test_calls_without_a_token_fail_before_sending(scripted: tuple[Script, str])
     with pytest.raises(SessionExpired):
         ServerClient(url).post_activity([])
     assert script.requests == []
+
+
+# ---------------------------------------------------------------- issue 10: devices, refusals, bounds
+DEVICE = Device("0123456789abcdef0123456789abcdef", "ann-laptop")
+
+
+def test_activity_carries_the_device_and_reads_the_refused_minutes(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    answer = ('{"accepted": 1, "refused": [{"index": 1, "field": "samples[1].minute_start",'
+              ' "message": "is in the future"}]}')
+    script.answers = [(200, answer, {})]
+    result = ServerClient(url, token="t", device=DEVICE).post_activity([{}, {}], {"kept_aside": 0})
+    assert result == ActivityAnswer(1, (Refusal(1, "samples[1].minute_start", "is in the future"),))
+    body = script.requests[0]["json"]
+    assert body["device"] == {"id": DEVICE.device_id, "name": "ann-laptop"}
+    assert body["agent"] == {"kept_aside": 0}
+
+
+def test_a_whole_batch_400_carries_the_fields_the_server_blamed(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    body = ('{"error": {"code": "validation_error", "message": "bad",'
+            ' "fields": {"samples[3].keys": "must be a whole number"}}}')
+    script.answers = [(400, body, {})]
+    with pytest.raises(BatchRefused) as caught:
+        ServerClient(url, token="t").post_activity([{}] * 5)
+    assert caught.value.sample_refusals(5) == (Refusal(3, "samples[3].keys", "must be a whole number"),)
+
+
+def test_upload_signing_and_registration_carry_the_device_id(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    signed = '{"url": "http://x/", "headers": {}, "expires_at": "2026-11-25T18:00:00+00:00"}'
+    script.answers = [(200, signed, {}), (201, "{}", {})]
+    client = ServerClient(url, token="t", device=DEVICE)
+    client.sign_upload({"key": "k"})
+    client.register_screenshot({"key": "k"})
+    assert [request["json"]["device_id"] for request in script.requests] == [DEVICE.device_id] * 2
+
+
+def test_a_key_the_server_already_holds_needs_no_upload(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(409, error_body("already_registered"), {}), (409, error_body("conflict"), {})]
+    client = ServerClient(url, token="t")
+    assert client.sign_upload({"key": "k"}) is None
+    with pytest.raises(PermanentError):  # another conflict is no success
+        client.sign_upload({"key": "k"})
+
+
+def test_a_config_answer_nested_100000_deep_is_refused_plainly(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(200, '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", {})]
+    with pytest.raises(PermanentError, match="not valid JSON"):
+        ServerClient(url, token="t").get_config(None)
+
+
+@pytest.mark.parametrize(("header", "expected"), [("1e9", 3600.0), ("inf", None), ("nan", None), ("-4", 0.0)])
+def test_retry_after_from_the_server_is_bounded(
+    scripted: tuple[Script, str], header: str, expected: Any
+) -> None:
+    script, url = scripted
+    script.answers = [(503, error_body("x"), {"Retry-After": header})]
+    with pytest.raises(TransientError) as caught:
+        ServerClient(url, token="t").post_activity([])
+    assert caught.value.retry_after_seconds == expected
+
+
+def test_a_sign_in_refusal_with_retry_after_inf_is_said_not_crashed(scripted: tuple[Script, str]) -> None:
+    script, url = scripted
+    script.answers = [(429, error_body("too_many_attempts"), {"Retry-After": "inf"})]
+    with pytest.raises(AuthError) as caught:
+        ServerClient(url).login("ann", "pw")
+    assert caught.value.retry_after_seconds is None

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent.localdb import DATABASE_NAME, SCHEMA_VERSION, open_agent_db, schema_version
-from agent.outbox import Outbox
+from agent.outbox import Outbox, SetAside
 from agent.spool import CaptureStore
 from contract.errors import VinovaError
 
@@ -105,5 +105,22 @@ def test_a_file_from_a_newer_agent_is_refused_untouched(tmp_path: Path) -> None:
     connection = sqlite3.connect(agent_dir / DATABASE_NAME)
     try:
         assert schema_version(connection) == SCHEMA_VERSION + 1
+    finally:
+        connection.close()
+
+
+def test_the_upgrade_adds_the_table_of_set_aside_minutes_and_keeps_every_row(old_agent_dir: Path) -> None:
+    outbox = Outbox(old_agent_dir)
+    try:
+        assert outbox.count() == 4 and outbox.set_aside_count("ann") == 0
+        (oldest, *_rest) = outbox.pending("ann")
+        outbox.set_aside("ann", [SetAside(oldest, "samples[0].minute_start", "is more than 30 days old")])
+        assert outbox.count() == 3 and outbox.set_aside_reasons("ann") == {"is more than 30 days old": 1}
+    finally:
+        outbox.close()
+    connection = open_agent_db(old_agent_dir)
+    try:
+        assert schema_version(connection) == SCHEMA_VERSION == 2
+        assert connection.execute("SELECT COUNT(*) FROM set_aside_minutes").fetchone()[0] == 1
     finally:
         connection.close()

@@ -5,6 +5,7 @@ The engine is the real ``agent.Agent``; only the network behind ``ServerClient``
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import threading
@@ -49,12 +50,16 @@ def info_logging() -> Iterator[None]:
 
 @pytest.fixture
 def root(xvfb: Any) -> Iterator[tk.Tk]:
+    # Tk objects must be freed on the Tk thread: collect leftovers of earlier tests here, on the
+    # main thread, before a collection on an engine thread finalizes them and aborts the process.
+    gc.collect()
     window = tk.Tk()
     yield window
     try:
         window.destroy()
     except tk.TclError:
         pass  # the test closed it
+    gc.collect()
 
 
 @pytest.fixture
@@ -241,3 +246,51 @@ def test_a_failing_window_update_does_not_stop_the_event_drain(app: VinovaApp) -
     pump_until(app.root, lambda: any("a window update failed" in line for line in app.log_pane.lines_text()),
                message="the failure in the log pane")
 
+
+
+# --------------------------------------------------------------------------- issue 10: set aside, retry
+class RetryableUploads:
+    """Stands in for the upload worker: counts Retry presses."""
+
+    def __init__(self) -> None:
+        self.retries = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float = 2.0) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def status(self) -> Any:
+        from agent.worker import UploadStatus
+
+        return UploadStatus(waiting=0, kept_aside=2 - self.retries * 2, kept_aside_reasons={},
+                            uploaded_total=0, last_upload_at=None, offline=False, next_retry_at=None)
+
+    def retry_kept_aside(self) -> int:
+        self.retries += 1
+        return 2
+
+
+@pytest.mark.integration
+def test_the_uploads_card_shows_minutes_set_aside_and_retries_kept_aside_captures(app: VinovaApp) -> None:
+    from agent.outbox import SetAside
+
+    reach_tracking(app)
+    agent = app.agent
+    assert agent is not None
+    payload = {"minute_start": "2026-10-01T08:00:00+00:00", "active_seconds": 0, "keys": 0, "clicks": 0,
+               "scrolls": 0, "mouse_px": 0, "state": "idle", "timezone": "UTC", "utc_offset_minutes": 0}
+    agent.outbox.set_aside("ann", [SetAside(payload, "samples[0].minute_start",
+                                            "minute_start is more than 30 days old")])
+    pump_until(app.root, lambda: app.main_view.set_aside_note.get()
+               == "1 minute set aside: minute_start is more than 30 days old", message="the set-aside line")
+
+    uploads = RetryableUploads()
+    agent.uploads = uploads
+    app.main_view.retry_button.invoke()
+    pump_until(app.root, lambda: uploads.retries == 1 and app.main_view.kept_aside.get() == "0",
+               message="the retry")

@@ -103,7 +103,10 @@ def test_recover_finishes_or_forgets_half_done_captures(store: CaptureStore, tmp
     kept = store.get(vanished.capture_id)
     assert kept is not None and kept.status == "kept_aside" and kept.reason == "spool file missing"
     assert not uploaded.path.exists()
-    assert sorted(path.name for path in store.spool_dir.iterdir()) == [complete.path.name]
+    # Only the complete capture is left: its JPEG and the sidecar that can rebuild its record.
+    assert sorted(path.name for path in store.spool_dir.iterdir()) == sorted(
+        [complete.path.name, complete.path.with_suffix(".json").name]
+    )
 
 
 def test_the_store_shares_agent_db_in_wal_mode(store: CaptureStore, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ from botocore.stub import Stubber
 from spool_support import START, add_capture
 
 from agent.spool import CaptureRecord, CaptureStore
-from agent.uploaders import DirectS3Uploader, PresignedUploader, store_error_code
+from agent.uploaders import DirectS3Uploader, PresignedUploader, sha256_base64, store_error_code
 from contract.errors import PermanentError, SessionExpired, TransientError
 from contract.s3 import make_s3_client
 from contract.screenshots import SignedUpload
@@ -178,3 +180,42 @@ def test_a_fresh_url_refused_the_same_way_is_refused_for_good(store: CaptureStor
 )
 def test_store_error_codes_are_read_from_explicit_fields(body: bytes, code: str | None) -> None:
     assert store_error_code(body) == code
+
+
+# ---------------------------------------------------------------- issue 10 item 8: the store checks the bytes
+def test_the_direct_uploader_asks_s3_to_verify_the_sha256(store: CaptureStore, s3_client: Any) -> None:
+    record = add_capture(store, 1)
+    expected = base64.b64encode(hashlib.sha256(record.path.read_bytes()).digest()).decode()
+    assert sha256_base64(record.sha256) == expected
+    with Stubber(s3_client) as stubber:
+        stubber.add_response("put_object", {}, {
+            "Bucket": "bucket", "Key": record.key, "Body": record.path.read_bytes(),
+            "ContentType": "image/jpeg", "ChecksumSHA256": expected,
+        })
+        DirectS3Uploader(s3_client, "bucket").put(record, record.path.read_bytes())
+        stubber.assert_no_pending_responses()
+
+
+def test_a_signed_put_carries_exactly_the_headers_the_server_signed(store: CaptureStore) -> None:
+    adapter = ScriptedAdapter([(200, "", {})])
+    session = requests.Session()
+    session.mount("http://", adapter)
+    record = add_capture(store, 1)
+    signed_headers = {"Content-Type": "image/jpeg", "x-amz-checksum-sha256": sha256_base64(record.sha256)}
+
+    def sign(record: CaptureRecord) -> SignedUpload:
+        return SignedUpload(url="http://store.invalid/put", headers=signed_headers,
+                            expires_at=START + timedelta(minutes=15), mode="s3")
+
+    PresignedUploader(sign, session).put(record, b"jpeg")
+    sent = adapter.requests[0]
+    assert {name: sent.headers[name] for name in signed_headers} == signed_headers
+    assert "x-amz-sdk-checksum-algorithm" not in {name.lower() for name in sent.headers}
+
+
+def test_a_key_the_server_already_holds_is_not_put_again(store: CaptureStore) -> None:
+    adapter = ScriptedAdapter([])
+    session = requests.Session()
+    session.mount("http://", adapter)
+    PresignedUploader(lambda record: None, session).put(add_capture(store, 1), b"jpeg")
+    assert adapter.requests == []

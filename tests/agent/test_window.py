@@ -6,6 +6,7 @@ behind ``ServerClient`` is faked, so these tests stay fast and exact about sign-
 
 from __future__ import annotations
 
+import gc
 import logging
 import stat
 import threading
@@ -47,12 +48,16 @@ def info_logging() -> Iterator[None]:
 
 @pytest.fixture
 def root(xvfb: Any) -> Iterator[tk.Tk]:
+    # Tk objects must be freed on the Tk thread: collect leftovers of earlier tests here, on the
+    # main thread, before a collection on an engine thread finalizes them and aborts the process.
+    gc.collect()
     window = tk.Tk()
     yield window
     try:
         window.destroy()
     except tk.TclError:
         pass  # the test closed it
+    gc.collect()
 
 
 @pytest.fixture

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from contract.retry import (
     API_CODES,
+    DONE,
     REFUSE,
     RESIGN,
     RETRY,
@@ -76,7 +79,39 @@ def test_the_tables_are_read_only() -> None:
         STORE_CODES["AccessDenied"] = RETRY  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("0.5", 0.5), ("-3", 0.0), (None, None),
-                                                 ("Wed, 21 Oct 2026 07:28:00 GMT", None)])
+@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("0.5", 0.5), (" 12 ", 12.0), ("-3", 0.0),
+                                                 (None, None), ("soon", None), ("", None)])
 def test_retry_after_is_read_in_seconds(header: str | None, seconds: float | None) -> None:
     assert retry_after_seconds(header) == seconds
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("1e9", 3600.0),  # issue 10 item 13: delivery stalled until restart
+    ("3601", 3600.0),
+    ("3600", 3600.0),
+    ("inf", None),
+    ("-inf", None),
+    ("nan", None),
+    ("1e400", None),  # float() overflows to inf
+    ("-1e9", 0.0),
+])
+def test_retry_after_is_bounded_to_an_hour_and_odd_numbers_fall_back_to_the_backoff(
+    header: str, seconds: float | None
+) -> None:
+    assert retry_after_seconds(header) == seconds
+
+
+def test_retry_after_as_an_http_date_counts_from_now_and_is_bounded() -> None:
+    def now() -> datetime:
+        return datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+
+    assert retry_after_seconds("Wed, 25 Nov 2026 18:00:30 GMT", now) == 30.0
+    assert retry_after_seconds("Wed, 25 Nov 2026 17:00:00 GMT", now) == 0.0  # already past
+    assert retry_after_seconds("Fri, 31 Dec 9999 23:59:59 GMT", now) == 3600.0
+    assert retry_after_seconds("Mon, 01 Jan 0001 00:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("Wed, 99 Foo 2026 18:00:30 GMT", now) is None
+
+
+def test_an_already_registered_key_counts_as_delivered() -> None:
+    assert classify(409, "already_registered") is DONE
+    assert classify(409, None) is REFUSE  # another conflict is not a success
