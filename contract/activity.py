@@ -3,13 +3,15 @@
 The agent builds :class:`MinuteSample` values and sends :meth:`MinuteSample.to_json`; the server
 checks each one with :func:`parse_sample` and stores and returns the same type. The bounds are
 the server's (docs/API.md "Activity"): counts fit the database's 32-bit columns, offsets are
-within ±16 hours, a minute is not in the future and at most 30 days old.
+within ±16 hours, a minute is at most 5 minutes in the future (clock skew) and at most 30 days old.
+Several devices of one user may report the same minute; :func:`merge_device_minutes` is the one rule
+that makes one minute of them (the server's SQL follows it, tests hold them together).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +54,14 @@ MAX_UTC_OFFSET_MINUTES = 16 * 60
 
 
 MAX_SAMPLE_AGE = timedelta(days=30)
+
+
+# An agent clock a little ahead of the server's must not stop delivery (issue 10, item 6).
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+
+
+# When devices tie on active seconds, the merged minute takes the first of these states.
+STATE_PRECEDENCE: tuple[str, ...] = (STATE_TRACKING, STATE_IDLE, STATE_PAUSED, STATE_SUSPENDED)
 
 
 MAX_SAMPLES_PER_BATCH = 1000
@@ -178,11 +188,35 @@ def _minute_start(value: Any, now: datetime) -> tuple[datetime | None, str | Non
             moment = None
     if moment is None or moment.tzinfo is None:
         return None, "must be an ISO 8601 datetime with a UTC offset"
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 lies before year 1 in UTC
+        return None, "is out of range"
     if moment.second or moment.microsecond:
         return None, "must be the start of a whole minute"
-    if moment > now:
-        return None, "is in the future"
+    if moment > now + MAX_FUTURE_SKEW:
+        return None, "is more than 5 minutes in the future"
     if moment < now - MAX_SAMPLE_AGE:
         return None, "is more than 30 days old"
     return moment, None
+
+
+def _merge_rank(sample: MinuteSample) -> tuple[int, int]:
+    return sample.active_seconds, -STATE_PRECEDENCE.index(sample.state)
+
+
+def merge_device_minutes(samples: Sequence[MinuteSample]) -> MinuteSample:
+    """One minute of several devices: the most active device's state (and zone), the largest active
+    seconds (at most 60), every count summed; ties go tracking > idle > paused > suspended."""
+    if not samples:
+        raise ValueError("nothing to merge")
+    leader = max(samples, key=_merge_rank)
+    totals = {name: sum(getattr(sample, name) for sample in samples) for name in COUNT_FIELDS}
+    return MinuteSample(
+        minute_start=leader.minute_start,
+        active_seconds=min(SECONDS_PER_MINUTE, leader.active_seconds),
+        state=leader.state,
+        timezone=leader.timezone,
+        utc_offset_minutes=leader.utc_offset_minutes,
+        **totals,
+    )

@@ -88,6 +88,9 @@ STORE_CODES: Mapping[str, Outcome] = MappingProxyType({
     "EntityTooLarge": REFUSE,
     # The server's local store answers 403 forbidden for an expired (or bad) link.
     "forbidden": RESIGN,
+    # A local upload link works once: a PUT retried after a lost answer needs a fresh link (and the
+    # fresh sign answers already_registered if the first PUT was in fact kept and registered).
+    "link_used": RESIGN,
     "validation_error": REFUSE,
     "payload_too_large": REFUSE,
 })

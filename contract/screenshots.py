@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.devices import device_id_error, text_error
 from contract.errors import RequestRefused
 
 logger = logging.getLogger(__name__)
@@ -20,14 +21,14 @@ JPEG_CONTENT_TYPE = "image/jpeg"
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-# <prefix><username>/<YYYY>/<MM>/<DD>/<HHMMSS>Z-<16 hex>.jpg
+# <prefix><username>/<YYYY>/<MM>/<DD>/<HHMMSS>Z-<16 hex>.jpg; \Z, not $: "$" admits a trailing newline.
 _KEY_TAIL = re.compile(
     r"^(?P<username>[A-Za-z0-9._@+-]{1,128})/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
-    r"(?P<hour>\d{2})(?P<minute>\d{2})(?P<second>\d{2})Z-(?P<digest>[0-9a-f]{16})\.jpg$"
+    r"(?P<hour>\d{2})(?P<minute>\d{2})(?P<second>\d{2})Z-(?P<digest>[0-9a-f]{16})\.jpg\Z"
 )
 
 
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def object_key(prefix: str, username: str, taken_at: datetime, sha256_hex: str) -> str:
@@ -137,10 +138,13 @@ class ScreenshotRegistration:
     height: int
     size_bytes: int
     sha256: str
+    device_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON body of docs/API.md (``taken_at`` as ISO 8601 with its offset)."""
+        """The JSON body of docs/API.md (``taken_at`` as ISO 8601 with its offset; no device: left out)."""
+        device = {} if self.device_id is None else {"device_id": self.device_id}
         return {
+            **device,
             "key": self.key,
             "taken_at": self.taken_at.isoformat(),
             "timezone": self.timezone,
@@ -167,17 +171,26 @@ def validate_registration(
         return RequestRefused(f"{name} {message}", status=400, code="validation_error", field=name)
 
     raw_taken_at = body.get("taken_at")
+    if not isinstance(raw_taken_at, str):
+        raise refuse("taken_at", "must be an ISO 8601 time with an offset")
     try:
-        taken_at = datetime.fromisoformat(str(raw_taken_at))
+        taken_at = datetime.fromisoformat(raw_taken_at)
     except ValueError as exc:
         raise refuse("taken_at", "must be an ISO 8601 time with an offset") from exc
     if taken_at.tzinfo is None:
         raise refuse("taken_at", "must carry a UTC offset")
-    if taken_at.astimezone(UTC).replace(microsecond=0) != parsed.taken_at:
+    try:
+        taken_at = taken_at.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 lies before year 1 in UTC
+        raise refuse("taken_at", "is out of range") from exc
+    if taken_at.replace(microsecond=0) != parsed.taken_at:
         raise refuse("taken_at", "does not match the key")
     timezone_name = body.get("timezone")
-    if not isinstance(timezone_name, str) or not 0 < len(timezone_name) <= 64:
+    if text_error(timezone_name, 64) is not None:
         raise refuse("timezone", "must be a time zone name")
+    device_id = body.get("device_id")
+    if device_id is not None and device_id_error(device_id) is not None:
+        raise refuse("device_id", "must be 32 lowercase hex digits")
     blurred = body.get("blurred")
     if not isinstance(blurred, bool):
         raise refuse("blurred", "must be true or false")
@@ -194,11 +207,12 @@ def validate_registration(
         raise refuse("sha256", "does not match the key")
     return ScreenshotRegistration(
         key=body["key"],
-        taken_at=taken_at.astimezone(UTC),
-        timezone=timezone_name,
+        taken_at=taken_at,
+        timezone=str(timezone_name),
         blurred=blurred,
         width=numbers["width"],
         height=numbers["height"],
         size_bytes=numbers["size_bytes"],
         sha256=sha256,
+        device_id=device_id,
     )

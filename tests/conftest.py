@@ -20,6 +20,7 @@ import pytest
 from support import free_port, port_open, wait_until
 
 if TYPE_CHECKING:  # flask loads only for the tests that build a server
+    from headless_support import AgentServer
     from server_support import Server, ServerSetup
 
 POSTGRES_ENV = "VINOVA_TEST_DATABASE_URL"
@@ -250,3 +251,19 @@ def server(
         yield built
     finally:
         built.close()
+
+
+# --------------------------------------------------------------------------- headless agents' server
+@pytest.fixture
+def agent_server(tmp_path: Path, smtp_server: SmtpCapture) -> Iterator[AgentServer]:
+    """A live SQLite server with the user ann and a signed-in admin, for ``main.py --headless`` tests."""
+    from headless_support import PASSWORD, AgentServer
+    from server_support import add_user, latest_code, make_app, sign_in, smtp_settings
+    from support import live_server
+
+    app = make_app(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "server", **smtp_settings(smtp_server))
+    add_user(app, "ann", "ann@example.com", PASSWORD)
+    add_user(app, "boss", "boss@example.com", PASSWORD, admin=True)
+    with live_server(app) as url:
+        token = sign_in(url, "boss", PASSWORD, lambda: latest_code(smtp_server, "boss@example.com"))
+        yield AgentServer(url, token, tmp_path)

@@ -13,11 +13,13 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy import select
 
 import time_manager
+from contract.devices import device_id_error
 from contract.errors import ConfigError, RequestRefused
-from contract.screenshots import DEFAULT_MAX_UPLOAD_BYTES, validate_registration
+from contract.screenshots import DEFAULT_MAX_UPLOAD_BYTES, check_key_owner, validate_registration
 from server.context import services
-from server.db import models
+from server.db import agents, models, screenshot_data
 from server.db.users import user_or_404
+from server.reports.zones import check_report_day
 from server.stores.local import LocalObjectStore
 from server.stores.objectstore import ObjectStore
 from server.stores.signing import sign_upload
@@ -66,7 +68,24 @@ def sign() -> Response:
     """A presigned PUT for one capture under the caller's own prefix."""
     principal = current_principal()
     body = json_body()
-    object_store = services().object_store
+    context = services()
+    object_store = context.object_store
+    device_id = body.get("device_id")
+    if device_id is not None and device_id_error(device_id) is not None:
+        raise RequestRefused(
+            "device_id must be 32 lowercase hex digits", status=400, code="validation_error",
+            field="device_id",
+        )
+    # The key's rules first (a malformed key never reaches the database).
+    check_key_owner(body.get("key"), prefix=object_store.prefix, username=principal.username)
+    with context.database.session() as session:
+        registered = session.scalar(select(models.Screenshot.id).where(models.Screenshot.key == body["key"]))
+    if registered is not None:
+        # A registered capture is never replaced (issue 10, item 8); the agent counts it as delivered.
+        raise RequestRefused(
+            "this screenshot is already registered; it cannot be uploaded again", status=409,
+            code="already_registered", field="key",
+        )
     signed = sign_upload(
         object_store,
         username=principal.username,
@@ -128,19 +147,18 @@ def register() -> tuple[Response, int]:
         existing = session.scalar(select(models.Screenshot).where(models.Screenshot.key == registration.key))
         if existing is not None:
             return jsonify({"key": registration.key, "created": False}), 200
-        session.add(models.Screenshot(
-            user_id=principal.user_id,
-            key=registration.key,
-            taken_at=registration.taken_at,
-            timezone=registration.timezone,
-            blurred=registration.blurred,
-            width=registration.width,
-            height=registration.height,
-            size_bytes=registration.size_bytes,
-            sha256=registration.sha256,
-            uploaded_at=context.now(),
-        ))
-    return jsonify({"key": registration.key, "created": True}), 201
+    stored_sha256 = context.object_store.stored_sha256(registration.key)
+    if stored_sha256 is not None and stored_sha256 != registration.sha256:
+        raise RequestRefused("sha256 does not match the stored object", status=400,
+                             code="validation_error", field="sha256")
+    with context.database.session() as session:
+        device = None
+        if registration.device_id is not None:
+            device = agents.device_id_of(session, principal.user_id, registration.device_id)
+        created = screenshot_data.register_screenshot(
+            session, principal.user_id, registration, device, context.now()
+        )
+    return jsonify({"key": registration.key, "created": created}), 201 if created else 200
 
 
 # --------------------------------------------------------------------------- admin calls
@@ -150,6 +168,7 @@ def _day_range(day_text: str | None, zone: str, now: datetime) -> tuple[datetime
             day = date.fromisoformat(day_text)
         except ValueError as exc:
             raise ConfigError({"date": "must be a date like 2026-11-25"}) from exc
+        check_report_day(day, "date")
     else:
         day = time_manager.to_local(now, zone).date()
     start, end = time_manager.local_day_bounds(day, zone)

@@ -1,76 +1,117 @@
-"""The upload backlog each agent reports with its activity, shown on the Team page."""
+"""A user's devices (agent installations) and the newest report each agent sent with its activity."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from contract.activity import MAX_COUNT, int_error
-from contract.errors import ConfigError
-from server.db.models import AgentReport
+from contract.devices import DEFAULT_DEVICE_NAME, DEFAULT_DEVICE_UID, AgentHealth, DeviceIdentity
+from server.db.models import Device
 
 logger = logging.getLogger(__name__)
 
 
+_REPORT_FIELDS = ("uploads_waiting", "kept_aside", "minutes_set_aside", "input_ok", "input_restarts")
+
+
 @dataclass(frozen=True, slots=True)
-class AgentBacklog:
-    """What an agent reports beside its samples: screenshots waiting to upload, and kept aside."""
+class DeviceStatus:
+    """One device as the Team and Diary pages show it."""
 
-    uploads_waiting: int
-    kept_aside: int
+    uid: str
+    name: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    uploads_waiting: int | None
+    kept_aside: int | None
+    minutes_set_aside: int | None
+    input_ok: bool | None
+    input_restarts: int | None
+    reported_at: datetime | None
 
-
-_AGENT_FIELDS = ("uploads_waiting", "kept_aside")
-
-
-def check_agent_report(raw: Any, errors: dict[str, str]) -> None:
-    """Add to ``errors`` what is wrong with a body's optional ``"agent"`` object (None is fine)."""
-    if raw is None:
-        return
-    if not isinstance(raw, Mapping):
-        errors["agent"] = "must be an object"
-        return
-    for key in raw:
-        if key not in _AGENT_FIELDS:
-            errors[f"agent.{key}"] = "unknown field"
-    for name in _AGENT_FIELDS:
-        if name not in raw:
-            errors[f"agent.{name}"] = "is missing"
-            continue
-        message = int_error(raw[name], 0, MAX_COUNT)
-        if message is not None:
-            errors[f"agent.{name}"] = message
-
-
-def parse_agent_backlog(payload: Any) -> AgentBacklog | None:
-    """The optional ``"agent"`` object of a ``POST /activity`` body (None when absent); ConfigError if bad."""
-    if not isinstance(payload, Mapping) or payload.get("agent") is None:
+    @property
+    def input_warning(self) -> str | None:
+        """Plain words when the agent's input listeners died or were restarted, else None."""
+        if self.input_ok is False:
+            return "input listeners are not running: minutes may show as idle"
+        if self.input_restarts:
+            return f"input listeners restarted {self.input_restarts} times"
         return None
-    errors: dict[str, str] = {}
-    raw = payload["agent"]
-    check_agent_report(raw, errors)
-    if errors:
-        raise ConfigError(errors)
-    return AgentBacklog(uploads_waiting=raw["uploads_waiting"], kept_aside=raw["kept_aside"])
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.uid, "name": self.name, "first_seen_at": self.first_seen_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            **{name: getattr(self, name) for name in _REPORT_FIELDS},
+            "reported_at": self.reported_at.isoformat() if self.reported_at is not None else None,
+            "input_warning": self.input_warning,
+        }
 
 
-def save_agent_backlog(session: Session, user_id: int, backlog: AgentBacklog, at: datetime) -> None:
-    """Keep the newest backlog the user's agent reported."""
-    row = session.get(AgentReport, user_id)
-    if row is None:
-        session.add(
-            AgentReport(
-                user_id=user_id, uploads_waiting=backlog.uploads_waiting, kept_aside=backlog.kept_aside,
-                reported_at=at,
+def _insert_function(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect not in {"postgresql", "sqlite"}:
+        raise RuntimeError(f"device upsert is not implemented for {dialect}")
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+def upsert_device(
+    session: Session, user_id: int, identity: DeviceIdentity | None, health: AgentHealth | None, at: datetime
+) -> int:
+    """The id of the user's device (made on first sight), its last-seen time and report updated.
+
+    One ``INSERT … ON CONFLICT (user_id, uid) DO UPDATE``, so two first posts of one device never
+    collide. No identity means an old agent: the user's default device. A report field the agent
+    did not send keeps its stored value.
+    """
+    uid = identity.id if identity is not None else DEFAULT_DEVICE_UID
+    name = identity.name if identity is not None else DEFAULT_DEVICE_NAME
+    report = {name: getattr(health, name) for name in _REPORT_FIELDS} if health is not None else {}
+    row = {"user_id": user_id, "uid": uid, "name": name, "first_seen_at": at, "last_seen_at": at, **report}
+    if health is not None:
+        row["reported_at"] = at
+    statement = _insert_function(session)(Device).values(row)
+    table = Device.__table__.c
+    excluded = statement.excluded
+    updates: dict[str, Any] = {"name": excluded.name, "last_seen_at": excluded.last_seen_at}
+    if health is not None:
+        updates.update({name: func.coalesce(excluded[name], table[name]) for name in _REPORT_FIELDS})
+        updates["reported_at"] = excluded.reported_at
+    statement = statement.on_conflict_do_update(index_elements=["user_id", "uid"], set_=updates)
+    device_id = session.execute(statement.returning(Device.id)).scalar_one()
+    return int(device_id)
+
+
+def device_id_of(session: Session, user_id: int, uid: str) -> int | None:
+    """The id of the user's device ``uid``, or None when the server has not seen it."""
+    found = session.scalar(select(Device.id).where(Device.user_id == user_id, Device.uid == uid))
+    return None if found is None else int(found)
+
+
+def devices_of(session: Session, user_ids: Sequence[int]) -> dict[int, list[DeviceStatus]]:
+    """Each user's devices, most recently seen first."""
+    query = (
+        select(Device)
+        .where(Device.user_id.in_(list(user_ids)))
+        .order_by(Device.user_id, Device.last_seen_at.desc(), Device.uid)
+    )
+    result: dict[int, list[DeviceStatus]] = {user_id: [] for user_id in user_ids}
+    for row in session.scalars(query):
+        result.setdefault(row.user_id, []).append(
+            DeviceStatus(
+                uid=row.uid, name=row.name, first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
+                uploads_waiting=row.uploads_waiting, kept_aside=row.kept_aside,
+                minutes_set_aside=row.minutes_set_aside, input_ok=row.input_ok,
+                input_restarts=row.input_restarts, reported_at=row.reported_at,
             )
         )
-    else:
-        row.uploads_waiting = backlog.uploads_waiting
-        row.kept_aside = backlog.kept_aside
-        row.reported_at = at
-    session.flush()
+    return result

@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contract.config_schema import DEFAULTS as CONFIG_DEFAULTS
@@ -79,6 +81,20 @@ def _audit(
     )
 
 
+def _upsert(
+    session: Session, model: type[GlobalConfigValue] | type[UserConfigOverride], row: dict[str, Any],
+    keys: list[str],
+) -> None:
+    """INSERT … ON CONFLICT DO UPDATE: two first-time PUTs of one key never collide (issue 10, item 12)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in {"postgresql", "sqlite"}:
+        raise RuntimeError(f"config upsert is not implemented for {dialect}")
+    insert_function = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_function(model).values(row)
+    replaced = {"value": statement.excluded.value}
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=replaced))
+
+
 def update_global_config(session: Session, actor: str, changes: Mapping[str, Any], at: datetime) -> int:
     """Store validated global changes, audit each real change; return how many keys changed."""
     current = global_config(session)
@@ -88,11 +104,7 @@ def update_global_config(session: Session, actor: str, changes: Mapping[str, Any
             raise ConfigError({key: "unknown setting"})
         if current[key] == value and type(current[key]) is type(value):
             continue
-        row = session.get(GlobalConfigValue, key)
-        if row is None:
-            session.add(GlobalConfigValue(key=key, value=value))
-        else:
-            row.value = value
+        _upsert(session, GlobalConfigValue, {"key": key, "value": value}, ["key"])
         _audit(session, actor, "global", None, key, current[key], value, at)
         changed += 1
     session.flush()
@@ -121,11 +133,8 @@ def update_user_overrides(
         else:
             if key in current and old == value and type(old) is type(value):
                 continue
-            row = session.get(UserConfigOverride, (user.id, key))
-            if row is None:
-                session.add(UserConfigOverride(user_id=user.id, key=key, value=value))
-            else:
-                row.value = value
+            row = {"user_id": user.id, "key": key, "value": value}
+            _upsert(session, UserConfigOverride, row, ["user_id", "key"])
         _audit(session, actor, scope, user.id, key, old, value, at)
         changed += 1
     session.flush()

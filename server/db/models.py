@@ -117,6 +117,39 @@ class LoginFailure(Base):
     failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class ThrottleCounter(Base):
+    """One sign-in counter, updated in place by one atomic upsert (issue 10 item 11).
+
+    ``key`` is the SHA-256 of what is counted (a lowercased name, an address), so submitted text
+    never lands in the table. Window counters keep the current and the previous fixed window;
+    run counters (``window_start`` unused) count consecutive failures until a success.
+    """
+
+    __tablename__ = "throttle_counters"
+    __table_args__ = (Index("ix_throttle_counters_updated", "updated_at"),)
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    count: Mapped[int] = mapped_column(Integer)
+    previous_count: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebSession(Base):
+    """An /admin browser session kept server-side; the cookie holds a random id, kept here as its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    data: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 class GlobalConfigValue(Base):
     """A global default set by an admin (keys not stored fall back to the schema default)."""
 
@@ -153,14 +186,43 @@ class ConfigAudit(Base):
     new_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
-class ActivitySample(Base):
-    """One user's activity in one UTC minute; a resent minute replaces the row."""
+class Device(Base):
+    """One agent installation of a user (uid 32 hex, or "default" for old agents) and its newest report.
 
-    __tablename__ = "activity_samples"
-    __table_args__ = (UniqueConstraint("user_id", "minute_start", name="uq_activity_samples_user_minute"),)
+    The report columns are None until the agent first sends that field (``"agent"`` of POST /activity).
+    """
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("user_id", "uid", name="uq_devices_user_uid"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    uid: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    uploads_waiting: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kept_aside: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    minutes_set_aside: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    input_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    input_restarts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class ActivitySample(Base):
+    """One device's activity in one UTC minute; a resent minute replaces the row, reports merge devices."""
+
+    __tablename__ = "activity_samples"
+    # (user, minute, device): unique per device, and the leading (user, minute) serves every range read.
+    __table_args__ = (
+        UniqueConstraint(
+            "user_id", "minute_start", "device_id", name="uq_activity_samples_user_minute_device"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     minute_start: Mapped[datetime] = mapped_column(UtcDateTime())
     active_seconds: Mapped[int] = mapped_column(Integer)
     keys: Mapped[int] = mapped_column(Integer)
@@ -176,9 +238,9 @@ class ActivitySample(Base):
 class ActivityRollup(Base):
     """Sums over one user's minutes in one 15-minute UTC bucket (issue 6: range reports read these).
 
-    Kept in step with ``activity_samples`` by :func:`upsert_activity` in the same transaction;
-    :func:`rebuild_rollup` recomputes it from the minutes. ``active_seconds`` counts tracking
-    minutes only, as the reports do.
+    Kept in step with ``activity_samples`` by :func:`upsert_activity` in the same transaction, over
+    the minutes merged across the user's devices; :func:`rebuild_rollup` recomputes it from the
+    minutes. ``active_seconds`` counts tracking minutes only, as the reports do.
     """
 
     __tablename__ = "activity_rollups"
@@ -206,6 +268,9 @@ class Screenshot(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL"), nullable=True
+    )
     key: Mapped[str] = mapped_column(String(512), unique=True)
     taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
     timezone: Mapped[str] = mapped_column(String(64))
@@ -215,17 +280,6 @@ class Screenshot(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
-
-
-class AgentReport(Base):
-    """The newest upload backlog an agent reported with its activity (one row per user)."""
-
-    __tablename__ = "agent_reports"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    uploads_waiting: Mapped[int] = mapped_column(Integer)
-    kept_aside: Mapped[int] = mapped_column(Integer)
-    reported_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ScreenshotDeletion(Base):

@@ -6,7 +6,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, case, delete, func, insert, select
+from sqlalchemy import Integer, Table, bindparam, case, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -15,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from contract.activity import COUNT_FIELDS, STATE_TRACKING, STATES
+from server.db.device_minutes import merged_minutes
 from server.db.models import ActivityRollup, ActivitySample, UtcDateTime
 
 logger = logging.getLogger(__name__)
@@ -72,32 +75,40 @@ def rollup_bucket_start(moment: datetime) -> datetime:
 
 
 def _rollup_select(*conditions: ColumnElement[bool]) -> Any:
-    """Per (user, bucket) sums over the minutes matching ``conditions``, in ROLLUP_COLUMNS order."""
-    samples = _SAMPLES.c
-    bucket = bucket_start_of(samples.minute_start)
+    """Per (user, bucket) sums over the device-merged minutes of the samples matching ``conditions``."""
+    minutes = merged_minutes(*conditions).c
+    bucket = bucket_start_of(minutes.minute_start)
 
     def minutes_in(state: str) -> ColumnElement[Any]:
-        return func.sum(case((samples.state == state, 1), else_=0))
+        return func.sum(case((minutes.state == state, 1), else_=0))
 
     return (
         select(
-            samples.user_id,
+            minutes.user_id,
             bucket,
             func.count(),
             *(minutes_in(state) for state in STATES),
-            func.sum(case((samples.state == STATE_TRACKING, samples.active_seconds), else_=0)),
-            *(func.sum(samples[name]) for name in COUNT_FIELDS),
+            func.sum(case((minutes.state == STATE_TRACKING, minutes.active_seconds), else_=0)),
+            *(func.sum(minutes[name]) for name in COUNT_FIELDS),
         )
-        .where(*conditions)
-        .group_by(samples.user_id, bucket)
+        .group_by(minutes.user_id, bucket)
     )
 
 
 def _rollup_insert(*conditions: ColumnElement[bool]) -> Any:
-    rollups = _ROLLUPS
-    return insert(rollups).from_select(
-        ["user_id", "bucket_start", *ROLLUP_COLUMNS], _rollup_select(*conditions)
+    columns = ["user_id", "bucket_start", *ROLLUP_COLUMNS]
+    return insert(_ROLLUPS).from_select(columns, _rollup_select(*conditions))
+
+
+def _rollup_upsert(dialect: str, *conditions: ColumnElement[bool]) -> Any:
+    """INSERT … SELECT … ON CONFLICT (user_id, bucket_start) DO UPDATE: buckets replaced, never doubled."""
+    insert_function = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    # SQLite's grammar wants a WHERE in INSERT … SELECT … ON CONFLICT ("WHERE true" is enough).
+    statement = insert_function(_ROLLUPS).from_select(
+        ["user_id", "bucket_start", *ROLLUP_COLUMNS], _rollup_select(*conditions).where(literal(True))
     )
+    replaced = {name: statement.excluded[name] for name in ROLLUP_COLUMNS}
+    return statement.on_conflict_do_update(index_elements=["user_id", "bucket_start"], set_=replaced)
 
 
 def _bucket_runs(buckets: set[datetime]) -> list[tuple[datetime, datetime]]:
@@ -115,12 +126,13 @@ def _bucket_runs(buckets: set[datetime]) -> list[tuple[datetime, datetime]]:
 def refresh_rollup(connection: Connection, user_id: int, buckets: set[datetime]) -> None:
     """Recompute the user's rollup rows of ``buckets`` from the stored minutes (replacing old rows).
 
-    Recomputing instead of adding keeps a resent minute from counting twice.
+    Recomputing instead of adding keeps a resent minute from counting twice, and a second device's
+    minute merges with the first's. The caller holds the user's activity lock
+    (:func:`server.db.activity_data.lock_user_activity`), so the SELECT sees every committed minute.
     """
     if not buckets:
         return
     samples = _SAMPLES.c
-    rollups = _ROLLUPS.c
     parameters = [
         {"rollup_user_id": user_id, "run_start": start, "run_end": end}
         for start, end in _bucket_runs(buckets)
@@ -128,15 +140,13 @@ def refresh_rollup(connection: Connection, user_id: int, buckets: set[datetime])
     user = bindparam("rollup_user_id", type_=Integer())
     run_start = bindparam("run_start", type_=UtcDateTime())
     run_end = bindparam("run_end", type_=UtcDateTime())
+    dialect = connection.dialect.name
+    if dialect not in {"postgresql", "sqlite"}:
+        raise RuntimeError(f"rollup upsert is not implemented for {dialect}")
     connection.execute(
-        delete(_ROLLUPS).where(
-            rollups.user_id == user, rollups.bucket_start >= run_start, rollups.bucket_start < run_end
-        ),
-        parameters,
-    )
-    connection.execute(
-        _rollup_insert(
-            samples.user_id == user, samples.minute_start >= run_start, samples.minute_start < run_end
+        _rollup_upsert(
+            dialect, samples.user_id == user, samples.minute_start >= run_start,
+            samples.minute_start < run_end,
         ),
         parameters,
     )

@@ -1,4 +1,4 @@
-"""Screenshot data the diary pages need: one screenshot with its owner, deleting it with an audit entry."""
+"""Screenshot data: registering one, one screenshot with its owner, deleting it with an audit entry."""
 
 from __future__ import annotations
 
@@ -6,11 +6,29 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from contract.screenshots import ScreenshotRegistration
 from server.db.models import Screenshot, ScreenshotDeletion, User
 
 logger = logging.getLogger(__name__)
+
+
+def register_screenshot(
+    session: Session, user_id: int, registration: ScreenshotRegistration, device_id: int | None, at: datetime
+) -> bool:
+    """Record an uploaded capture; False when its key was already registered (two racing calls: one wins)."""
+    insert_function = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert_function(Screenshot).values(
+        user_id=user_id, device_id=device_id, key=registration.key, taken_at=registration.taken_at,
+        timezone=registration.timezone, blurred=registration.blurred, width=registration.width,
+        height=registration.height, size_bytes=registration.size_bytes, sha256=registration.sha256,
+        uploaded_at=at,
+    )
+    returning = statement.on_conflict_do_nothing(index_elements=["key"]).returning(Screenshot.id)
+    return session.execute(returning).scalar_one_or_none() is not None
 
 
 def find_screenshot(session: Session, screenshot_id: int) -> tuple[Screenshot, str] | None:

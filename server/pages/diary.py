@@ -29,7 +29,7 @@ from server.reports.days import MAX_REPORT_DAYS, Report, team_report, week_of
 from server.reports.diary import DiaryDay, diary_day
 from server.reports.tallies import Tally, as_json
 from server.reports.team import TEAM_SORT_KEYS, sort_team, team_today
-from server.reports.zones import user_zones
+from server.reports.zones import FIRST_REPORT_DAY, LAST_REPORT_DAY, check_report_day, user_zones
 from server.web import admin_page_required, admin_required, current_principal, zone_parameter
 
 logger = logging.getLogger(__name__)
@@ -70,9 +70,10 @@ def _date_parameter(name: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as exc:
         raise ConfigError({name: "must be a date like 2026-11-25"}) from exc
+    return check_report_day(day, name)
 
 
 def _range_parameters(zone: str | None) -> tuple[date, date]:
@@ -119,12 +120,18 @@ def team() -> BaseResponse | str:
 
 
 # --------------------------------------------------------------------------- Diary
+def _check_page_day(day: date | None) -> None:
+    """A 400 page for a day the diary cannot show (e.g. 0001-01-01 or 9999-12-31 in the URL)."""
+    if day is not None and not FIRST_REPORT_DAY <= day <= LAST_REPORT_DAY:
+        abort(400, description=f"the day must be between {FIRST_REPORT_DAY} and {LAST_REPORT_DAY}")
+
+
 def _diary(username: str, day: date | None, zone: str | None) -> DiaryDay:
     context = services()
     with context.database.session() as session:
         user = user_or_404(session, username)
         choice = user_zones(session, [user], zone)[user.id]
-        shown_day = day or time_manager.local_date(context.now(), choice.name)
+        shown_day = check_report_day(day or time_manager.local_date(context.now(), choice.name), "date")
         return diary_day(session, user, shown_day, choice)
 
 
@@ -140,6 +147,7 @@ def diary(username: str, day_text: str | None = None) -> BaseResponse | str:
         day = date.fromisoformat(day_text) if day_text else None
     except ValueError:
         abort(404, description="the day must look like 2026-11-25")
+    _check_page_day(day)
     if day is None and request.args.get("date"):
         return redirect(url_for(
             "diary.diary", username=username, day_text=request.args["date"], tz=zone or None
@@ -160,6 +168,7 @@ def diary_csv(username: str, day_text: str) -> BaseResponse:
         day = date.fromisoformat(day_text)
     except ValueError:
         abort(404, description="the day must look like 2026-11-25")
+    _check_page_day(day)
     result = _diary(username, day, zone_parameter())
     buffer = io.StringIO()
     write_slots_csv([result], buffer)
@@ -285,7 +294,9 @@ def api_team() -> Response:
          "today": row.today.isoformat(), **_tally_json(row.tally), "status": row.status,
          "last_seen": row.last_seen.isoformat() if row.last_seen else None,
          "offline_since": row.offline_since.isoformat() if row.offline_since else None,
-         "uploads_waiting": row.uploads_waiting, "kept_aside": row.kept_aside}
+         "uploads_waiting": row.uploads_waiting, "kept_aside": row.kept_aside,
+         "minutes_set_aside": row.minutes_set_aside, "input_warnings": row.input_warnings,
+         "devices": [device.as_json() for device in row.devices]}
         for row in rows
     ]})
 
@@ -316,7 +327,7 @@ def api_diary() -> Response:
     zone = zone_parameter()
     text = request.args.get("date", "").strip()
     try:
-        day = date.fromisoformat(text) if text else None
+        day = check_report_day(date.fromisoformat(text), "date") if text else None
     except ValueError as exc:
         raise ConfigError({"date": "must be a date like 2026-11-25"}) from exc
     with services().database.session() as session:
@@ -327,6 +338,7 @@ def api_diary() -> Response:
         "username": result.username, "date": result.day.isoformat(), "zone": result.zone.name,
         "zone_source": result.zone.source, "from": result.start.isoformat(), "to": result.end.isoformat(),
         "hours_in_day": result.hours_in_day, "total": _tally_json(result.totals),
+        "devices": [device.as_json() for device in result.devices],
         "slots": [
             {"start": slot.start.isoformat(), "local_start": slot.local_start.isoformat(),
              **_tally_json(slot.tally), "screenshots": [shot.id for shot in slot.screenshots]}

@@ -6,12 +6,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Integer, case, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 import time_manager
+from server.db.device_minutes import merged_minutes
 from server.db.models import ActivityRollup, ActivitySample, User, UtcDateTime
 from server.db.rollups import ROLLUP_SECONDS
 from server.db.users import listed_users
@@ -95,12 +97,19 @@ def zone_day_tallies(
     if not user_ids or len(boundaries) < 2:
         return {}
     aligned = all(int(moment.timestamp()) % ROLLUP_SECONDS == 0 for moment in boundaries)
+    user_column: Any
+    moment_column: Any
     if aligned:
         user_column, moment_column = ActivityRollup.user_id, ActivityRollup.bucket_start
         columns = rollup_tally_columns()
     else:
-        user_column, moment_column = ActivitySample.user_id, ActivitySample.minute_start
-        columns = tally_columns()
+        minutes = merged_minutes(
+            ActivitySample.user_id.in_(list(user_ids)),
+            ActivitySample.minute_start >= boundaries[0],
+            ActivitySample.minute_start < boundaries[-1],
+        ).c
+        user_column, moment_column = minutes.user_id, minutes.minute_start
+        columns = tally_columns(minutes)
     last_day = len(boundaries) - 2
     day_number: ColumnElement[int]
     if last_day == 0:

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import time_manager
+from server.db.agents import DeviceStatus, devices_of
+from server.db.device_minutes import merged_minutes
 from server.db.models import ActivitySample, Screenshot, ScreenshotDeletion, User
 from server.reports.tallies import SLOT_MINUTES, SLOT_SECONDS, Tally, epoch_seconds, tally_columns
 from server.reports.zones import ZoneChoice
@@ -70,6 +72,7 @@ class DiaryDay:
     slots: tuple[Slot, ...]
     totals: Tally
     deletions: tuple[ScreenshotDeletion, ...] = ()
+    devices: tuple[DeviceStatus, ...] = ()
 
     @property
     def hours_in_day(self) -> float:
@@ -97,16 +100,13 @@ def diary_day(session: Session, user: User, day: date, zone: ZoneChoice) -> Diar
     start, end = time_manager.local_day_bounds(day, zone.name)
     start_epoch = int(start.timestamp())
     slot_count = math.ceil((end - start).total_seconds() / SLOT_SECONDS)
-    slot_index = ((epoch_seconds(ActivitySample.minute_start) - start_epoch) // SLOT_SECONDS).label("slot")
-    query = (
-        select(slot_index, *tally_columns())
-        .where(
-            ActivitySample.user_id == user.id,
-            ActivitySample.minute_start >= start,
-            ActivitySample.minute_start < end,
-        )
-        .group_by(slot_index)
-    )
+    minutes = merged_minutes(
+        ActivitySample.user_id == user.id,
+        ActivitySample.minute_start >= start,
+        ActivitySample.minute_start < end,
+    ).c
+    slot_index = ((epoch_seconds(minutes.minute_start) - start_epoch) // SLOT_SECONDS).label("slot")
+    query = select(slot_index, *tally_columns(minutes)).group_by(slot_index)
     tallies = {int(row.slot): Tally.from_row(row) for row in session.execute(query)}
     shots: dict[int, list[ScreenshotItem]] = {}
     screenshot_rows = session.execute(
@@ -151,4 +151,5 @@ def diary_day(session: Session, user: User, day: date, zone: ZoneChoice) -> Diar
             .order_by(ScreenshotDeletion.at)
         )
     )
-    return DiaryDay(user.username, day, zone, start, end, tuple(slots), totals, deletions)
+    devices = tuple(devices_of(session, [user.id]).get(user.id, []))
+    return DiaryDay(user.username, day, zone, start, end, tuple(slots), totals, deletions, devices)

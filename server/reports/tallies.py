@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import Integer, case, func
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from contract.activity import (
+    COUNT_FIELDS,
     SECONDS_PER_MINUTE,
     STATE_IDLE,
     STATE_PAUSED,
@@ -22,7 +24,7 @@ from contract.activity import (
     STATES,
     activity_percent,
 )
-from server.db.models import ActivityRollup, ActivitySample
+from server.db.models import ActivityRollup
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +51,17 @@ def _epoch_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) 
     return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
 
 
-def _state_minutes(state: str) -> ColumnElement[Any]:
-    return func.sum(case((ActivitySample.state == state, 1), else_=0))
+def tally_columns(minutes: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
+    """The aggregate columns of a :class:`Tally` over :func:`merged_minutes` rows, in its field order.
 
-
-def tally_columns() -> list[ColumnElement[Any]]:
-    """The aggregate columns of a :class:`Tally` over ``activity_samples``, in its field order."""
-    tracking = ActivitySample.state == STATE_TRACKING
+    ``minutes`` is the merged subquery's ``.c``: devices are merged per minute before anything is summed.
+    """
+    tracking = minutes.state == STATE_TRACKING
     return [
-        func.count(ActivitySample.id).label("sample_minutes"),
-        *(_state_minutes(state).label(f"{state}_minutes") for state in STATES),
-        func.sum(case((tracking, ActivitySample.active_seconds), else_=0)).label("active_seconds"),
-        func.sum(ActivitySample.keys).label("keys"),
-        func.sum(ActivitySample.clicks).label("clicks"),
-        func.sum(ActivitySample.scrolls).label("scrolls"),
-        func.sum(ActivitySample.mouse_px).label("mouse_px"),
+        func.count().label("sample_minutes"),
+        *(func.sum(case((minutes.state == state, 1), else_=0)).label(f"{state}_minutes") for state in STATES),
+        func.sum(case((tracking, minutes.active_seconds), else_=0)).label("active_seconds"),
+        *(func.sum(minutes[name]).label(name) for name in COUNT_FIELDS),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Team today: per user, today's tally in their zone, the agent's status, last seen and backlog."""
+"""Team today: per user, today's tally in their zone, the agent's status, last seen, backlog and devices."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import time_manager
-from server.db.models import ActivitySample, AgentReport, User
+from server.db.agents import DeviceStatus, devices_of
+from server.db.models import ActivitySample, User
 from server.db.users import listed_users
 from server.reports.days import zone_day_tallies
 from server.reports.tallies import Tally
@@ -36,6 +37,13 @@ class TeamMember:
     offline_since: datetime | None
     uploads_waiting: int | None
     kept_aside: int | None
+    minutes_set_aside: int | None = None
+    devices: tuple[DeviceStatus, ...] = ()
+
+    @property
+    def input_warnings(self) -> list[str]:
+        """One line per device whose input listeners died or restarted (empty when all is well)."""
+        return [f"{device.name}: {device.input_warning}" for device in self.devices if device.input_warning]
 
 
 def team_today(
@@ -65,16 +73,14 @@ def team_today(
         )
     }
     member_ids = [user.id for user in members]
-    reports_query = select(AgentReport).where(AgentReport.user_id.in_(member_ids))
-    reports = {row.user_id: row for row in session.scalars(reports_query)}
+    devices = devices_of(session, member_ids)
     result = []
     for user in members:
         latest = newest.get(user.id)
-        report = reports.get(user.id)
-        seen = [moment for moment in (
-            latest.received_at if latest is not None else None,
-            report.reported_at if report is not None else None,
-        ) if moment is not None]
+        own = devices.get(user.id, [])
+        seen = [device.last_seen_at for device in own]
+        if latest is not None:
+            seen.append(latest.received_at)
         last_seen = max(seen) if seen else None
         offline_since = None
         if latest is None:
@@ -93,11 +99,19 @@ def team_today(
                 status=status,
                 last_seen=last_seen,
                 offline_since=offline_since,
-                uploads_waiting=report.uploads_waiting if report is not None else None,
-                kept_aside=report.kept_aside if report is not None else None,
+                uploads_waiting=_device_sum(own, "uploads_waiting"),
+                kept_aside=_device_sum(own, "kept_aside"),
+                minutes_set_aside=_device_sum(own, "minutes_set_aside"),
+                devices=tuple(own),
             )
         )
     return result
+
+
+def _device_sum(devices: Sequence[DeviceStatus], name: str) -> int | None:
+    """The devices' reported ``name`` added up; None when no device reported it."""
+    values = [getattr(device, name) for device in devices if getattr(device, name) is not None]
+    return sum(values) if values else None
 
 
 def sort_team(rows: Sequence[TeamMember], key: str) -> list[TeamMember]:

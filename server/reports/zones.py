@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -12,12 +13,26 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
 import time_manager
+from contract.errors import ConfigError
 from server.db.config_data import effective_config
 from server.db.models import ActivitySample, User
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+# A local day's UTC bounds (±16 hours) and the pages' previous/next links must stay inside what
+# datetime can hold: 0001-01-01 and 9999-12-31 raised OverflowError (issue 10, item 13).
+FIRST_REPORT_DAY = date(2, 1, 1)
+LAST_REPORT_DAY = date(9998, 12, 31)
+
+
+def check_report_day(day: date, field: str) -> date:
+    """``day`` when reports can show it; ConfigError naming ``field`` when it is too far out."""
+    if not FIRST_REPORT_DAY <= day <= LAST_REPORT_DAY:
+        raise ConfigError({field: f"must be between {FIRST_REPORT_DAY} and {LAST_REPORT_DAY}"})
+    return day
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +58,8 @@ def of_newest_sample(column: InstrumentedAttribute[T]) -> ScalarSelect[T]:
     return (
         select(column)
         .where(ActivitySample.user_id == User.id)
-        .order_by(ActivitySample.minute_start.desc())
+        # Devices share a minute: the most active one's row speaks for it.
+        .order_by(ActivitySample.minute_start.desc(), ActivitySample.active_seconds.desc())
         .limit(1)
         .correlate(User)
         .scalar_subquery()

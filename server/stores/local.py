@@ -1,12 +1,16 @@
 """Screenshots as private files on the server, uploaded and served through HMAC-signed URLs.
 
-The HMAC covers (method, key, expiry, content type, size), so a signed URL is the credential.
+The HMAC covers (method, key, expiry, content type, size, sha256), so a signed URL is the credential.
+A PUT is kept only when its bytes have the signed size and sha256 (the key's 16 hex digits when no
+sha256 was signed), checked on a temp file before the rename; each PUT URL works once (issue 10, item 8).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,11 +20,14 @@ from urllib.parse import quote, urlencode
 
 from contract.errors import RequestRefused
 from contract.private_files import replacing
-from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
+from contract.screenshots import JPEG_CONTENT_TYPE, SHA256_HEX, SignedUpload, parse_key
 from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
 
 LOCAL_URL_BASE = "/uploads/local/"
 _COPY_CHUNK_BYTES = 256 * 1024
+
+# Used PUT links are remembered here until they expire; "#" is in no username, so no user folder meets it.
+_USED_LINKS_DIR = "#used-links"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,8 @@ class LocalUrlQuery:
     signature: str
     size_bytes: int | None = None
     content_type: str | None = None
+    sha256: str | None = None
+    nonce: str | None = None
 
     def encode(self) -> str:
         """As a URL query string (no leading ``?``)."""
@@ -39,6 +48,10 @@ class LocalUrlQuery:
             values["size"] = self.size_bytes
         if self.content_type is not None:
             values["type"] = self.content_type
+        if self.sha256 is not None:
+            values["sha256"] = self.sha256
+        if self.nonce is not None:
+            values["nonce"] = self.nonce
         values["signature"] = self.signature
         return urlencode(values)
 
@@ -61,19 +74,29 @@ class LocalObjectStore:
         return self.root_dir.joinpath(*parts)
 
     def _signature(
-        self, method: str, key: str, expires: int, content_type: str | None, size_bytes: int | None
+        self, method: str, key: str, expires: int, content_type: str | None, size_bytes: int | None,
+        sha256: str | None = None, nonce: str | None = None,
     ) -> str:
-        message = "\n".join([method, key, str(expires), content_type or "", str(size_bytes or "")])
+        parts = [method, key, str(expires), content_type or "", str(size_bytes or "")]
+        if sha256 is not None or nonce is not None:  # links signed without them keep their old signature
+            parts += [sha256 or "", nonce or ""]
+        message = "\n".join(parts)
         return hmac.new(self.secret_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def local_put_url(self, key: str, expires_at: datetime, *, content_type: str, size_bytes: int) -> str:
-        """The path+query a client PUTs ``key`` to; the HMAC binds method, key, expiry, type and size."""
+    def local_put_url(
+        self, key: str, expires_at: datetime, *, content_type: str, size_bytes: int, sha256: str | None = None
+    ) -> str:
+        """The path+query a client PUTs ``key`` to; the HMAC binds method, key, expiry, type, size, sha256."""
         expires = int(as_utc(expires_at).timestamp())
+        # Each link is its own (single use): two signings of one key in one second differ by the nonce.
+        nonce = secrets.token_hex(8)
         query = LocalUrlQuery(
             expires=expires,
-            signature=self._signature("PUT", key, expires, content_type, size_bytes),
+            signature=self._signature("PUT", key, expires, content_type, size_bytes, sha256, nonce),
             size_bytes=size_bytes,
             content_type=content_type,
+            sha256=sha256,
+            nonce=nonce,
         )
         return f"{self.url_base}{quote(key)}?{query.encode()}"
 
@@ -91,10 +114,13 @@ class LocalObjectStore:
         size_bytes: int,
         now: datetime,
         expires_seconds: int = UPLOAD_EXPIRY_SECONDS,
+        sha256: str | None = None,
     ) -> SignedUpload:
-        """A signed PUT on this server (path+query; :func:`sign_upload` makes it absolute)."""
+        """A signed, single-use PUT on this server (path+query; :func:`sign_upload` makes it absolute)."""
         expires_at = as_utc(now) + timedelta(seconds=expires_seconds)
-        url = self.local_put_url(key, expires_at, content_type=content_type, size_bytes=size_bytes)
+        url = self.local_put_url(
+            key, expires_at, content_type=content_type, size_bytes=size_bytes, sha256=sha256
+        )
         return SignedUpload(
             url=url, headers={"Content-Type": content_type}, expires_at=expires_at, mode=self.mode
         )
@@ -111,6 +137,8 @@ class LocalObjectStore:
         now: datetime,
         content_type: str | None,
         size_bytes: int | None,
+        sha256: str | None = None,
+        nonce: str | None = None,
     ) -> int:
         """Verify expiry and HMAC; returns the expiry (epoch seconds)."""
         try:
@@ -118,7 +146,7 @@ class LocalObjectStore:
             signature = str(query["signature"])
         except (KeyError, ValueError) as exc:
             raise RequestRefused("the link is not signed", status=403, code="forbidden") from exc
-        expected = self._signature(method, key, expires, content_type, size_bytes)
+        expected = self._signature(method, key, expires, content_type, size_bytes, sha256, nonce)
         if not hmac.compare_digest(expected, signature):
             raise RequestRefused("the link's signature does not match", status=403, code="forbidden")
         if as_utc(now).timestamp() > expires:
@@ -144,7 +172,10 @@ class LocalObjectStore:
             signed_type = str(query["type"])
         except (KeyError, ValueError) as exc:
             raise RequestRefused("the link is not signed", status=403, code="forbidden") from exc
-        self._check_signature("PUT", key, query, now, signed_type, signed_size)
+        signed_sha256 = query.get("sha256")
+        self._check_signature(
+            "PUT", key, query, now, signed_type, signed_size, signed_sha256, query.get("nonce")
+        )
         actual_type = (content_type or "").split(";", 1)[0].strip().lower()
         if actual_type != signed_type:
             raise RequestRefused(
@@ -162,14 +193,20 @@ class LocalObjectStore:
             )
         return signed_size
 
-    def save_local(self, key: str, body: IO[bytes], *, max_bytes: int) -> int:
+    def save_local(
+        self, key: str, body: IO[bytes], *, max_bytes: int, exact_bytes: int | None = None,
+        sha256: str | None = None,
+    ) -> int:
         """Write ``body`` to the key's file atomically (temp + fsync + rename, 0600); returns bytes written.
 
-        Refuses (413) a body longer than ``max_bytes`` even when the client lied about its length.
+        Refuses (413) a body longer than ``max_bytes`` even when the client lied about its length;
+        refuses (400, nothing kept) a body of another length than ``exact_bytes``, or whose sha256 is
+        not ``sha256`` (or, without one, does not start with the key's 16 hex digits).
         """
         target = self.path_for(key)
         _make_private_dirs(target.parent, self.root_dir)
         written = 0
+        digest = hashlib.sha256()
         with replacing(target) as handle:
             while True:
                 chunk = body.read(_COPY_CHUNK_BYTES)
@@ -183,8 +220,42 @@ class LocalObjectStore:
                         code="payload_too_large",
                         field="size_bytes",
                     )
+                digest.update(chunk)
                 handle.write(chunk)
+            # Checked inside the block: a refusal removes the temp file and leaves the key untouched.
+            if exact_bytes is not None and written != exact_bytes:
+                raise RequestRefused(
+                    f"body has {written} bytes, the link was signed for {exact_bytes}",
+                    status=400, code="validation_error", field="size_bytes",
+                )
+            _check_digest(key, self.prefix, digest.hexdigest(), sha256)
         return written
+
+    def claim_put_link(self, query: Mapping[str, str], now: datetime) -> None:
+        """Mark a verified PUT link used; RequestRefused (409 ``link_used``) when it already was.
+
+        The mark is a file made with O_EXCL, so two PUTs racing on one link cannot both pass.
+        Marks of expired links are swept away on the way.
+        """
+        folder = self.root_dir / _USED_LINKS_DIR
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        expires = int(query["expires"])
+        # The mark names the link by a digest of its signature, never the signature itself.
+        link_id = hashlib.sha256(str(query["signature"]).encode("utf-8")).hexdigest()[:32]
+        now_epoch = as_utc(now).timestamp()
+        for mark in folder.iterdir():
+            stamp = mark.name.split("-", 1)[0]
+            if stamp.isdigit() and int(stamp) < now_epoch:
+                mark.unlink(missing_ok=True)
+        try:
+            descriptor = os.open(
+                folder / f"{expires}-{link_id}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
+        except FileExistsError as exc:
+            raise RequestRefused(
+                "this upload link was already used; ask for a new one", status=409, code="link_used"
+            ) from exc
+        os.close(descriptor)
 
     def receive_local_put(
         self,
@@ -200,7 +271,10 @@ class LocalObjectStore:
         signed_size = self.verify_local_put(
             key, query, content_type=content_type, content_length=content_length, now=now
         )
-        return self.save_local(key, body, max_bytes=signed_size)
+        self.claim_put_link(query, now)
+        return self.save_local(
+            key, body, max_bytes=signed_size, exact_bytes=signed_size, sha256=query.get("sha256")
+        )
 
     def verify_local_get(self, key: str, query: Mapping[str, str], *, now: datetime) -> Path:
         """Check a signed GET link; returns the file to send (404 not_found when absent)."""
@@ -217,9 +291,34 @@ class LocalObjectStore:
         except FileNotFoundError:
             return None
 
+    def stored_sha256(self, key: str) -> str | None:
+        """The file's sha256 (hex), or None when absent."""
+        digest = hashlib.sha256()
+        try:
+            with self.path_for(key).open("rb") as handle:
+                for chunk in iter(lambda: handle.read(_COPY_CHUNK_BYTES), b""):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
+
     def delete(self, key: str) -> None:
         """Remove the file (absent is fine)."""
         self.path_for(key).unlink(missing_ok=True)
+
+
+def _check_digest(key: str, prefix: str, actual_sha256: str, signed_sha256: str | None) -> None:
+    """Refuse (400 validation_error, field sha256) bytes whose digest is not the signed or the key's."""
+    if signed_sha256 is not None and SHA256_HEX.match(signed_sha256) is not None:
+        if not hmac.compare_digest(actual_sha256, signed_sha256):
+            raise RequestRefused(
+                "the body's sha256 is not the signed one", status=400, code="validation_error", field="sha256"
+            )
+        return
+    if actual_sha256[:16] != parse_key(key, prefix).digest16:
+        raise RequestRefused(
+            "the body's sha256 does not match the key", status=400, code="validation_error", field="sha256"
+        )
 
 
 def _make_private_dirs(directory: Path, root: Path) -> None:

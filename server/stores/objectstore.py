@@ -34,9 +34,11 @@ class ObjectStore(Protocol):
         ...
 
     def presign_put(
-        self, key: str, *, content_type: str, size_bytes: int, now: datetime, expires_seconds: int
+        self, key: str, *, content_type: str, size_bytes: int, now: datetime, expires_seconds: int,
+        sha256: str | None = None,
     ) -> SignedUpload:
-        """A URL the agent can PUT exactly this object to until ``now + expires_seconds``."""
+        """A URL the agent can PUT exactly this object (these bytes, when ``sha256`` is given) to until
+        ``now + expires_seconds``."""
         ...
 
     def presign_get(self, key: str, *, now: datetime, expires_seconds: int = DOWNLOAD_EXPIRY_SECONDS) -> str:
@@ -45,6 +47,10 @@ class ObjectStore(Protocol):
 
     def object_size(self, key: str) -> int | None:
         """The stored size in bytes, or None when the object is absent."""
+        ...
+
+    def stored_sha256(self, key: str) -> str | None:
+        """The stored object's sha256 (hex) where the store can tell it, else None."""
         ...
 
     def delete(self, key: str) -> None:

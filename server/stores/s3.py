@@ -1,12 +1,29 @@
-"""Screenshots in an S3-compatible bucket, reached through SigV4-presigned URLs."""
+"""Screenshots in an S3-compatible bucket, reached through SigV4-presigned URLs.
+
+A PUT's signature covers Content-Type, Content-Length and, when the agent gave the sha256,
+``x-amz-checksum-sha256``: a store that checks checksums refuses other bytes, and registration
+compares the stored checksum (HEAD with checksum mode) where the store returns one.
+"""
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
 from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
+
+CHECKSUM_HEADER = "x-amz-checksum-sha256"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What a HEAD tells of a stored object: its size and, where the store keeps one, its sha256 (hex)."""
+
+    size_bytes: int
+    sha256: str | None
 
 
 class S3ObjectStore:
@@ -27,21 +44,21 @@ class S3ObjectStore:
         size_bytes: int,
         now: datetime,
         expires_seconds: int = UPLOAD_EXPIRY_SECONDS,
+        sha256: str | None = None,
     ) -> SignedUpload:
-        """A presigned PUT whose signature covers Content-Type and Content-Length."""
-        url = self.client.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentType": content_type,
-                "ContentLength": size_bytes,
-            },
-            ExpiresIn=expires_seconds,
-        )
+        """A presigned PUT whose signature covers Content-Type, Content-Length and the sha256 checksum."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size_bytes,
+        }
+        headers = {"Content-Type": content_type}
+        if sha256 is not None:
+            checksum = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+            params["ChecksumSHA256"] = checksum
+            headers[CHECKSUM_HEADER] = checksum
+        url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_seconds)
         return SignedUpload(
             url=url,
-            headers={"Content-Type": content_type},
+            headers=headers,
             expires_at=as_utc(now) + timedelta(seconds=expires_seconds),
             mode=self.mode,
         )
@@ -54,18 +71,33 @@ class S3ObjectStore:
             )
         )
 
-    def object_size(self, key: str) -> int | None:
-        """HEAD the object; None when it does not exist."""
+    def stored_object(self, key: str) -> StoredObject | None:
+        """HEAD the object (asking for its checksum); None when it does not exist."""
         from botocore.exceptions import ClientError
 
         try:
-            answer = self.client.head_object(Bucket=self.bucket, Key=key)
+            answer = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 404:
                 return None
             raise
-        return int(answer["ContentLength"])
+        checksum = answer.get("ChecksumSHA256")
+        sha256 = None
+        # A whole-object checksum is plain base64; a multipart one ends in "-<parts>" and is not the file's.
+        if isinstance(checksum, str) and "-" not in checksum:
+            sha256 = base64.b64decode(checksum).hex()
+        return StoredObject(int(answer["ContentLength"]), sha256)
+
+    def stored_sha256(self, key: str) -> str | None:
+        """The stored checksum (hex) when the store keeps one; None otherwise or when absent."""
+        stored = self.stored_object(key)
+        return None if stored is None else stored.sha256
+
+    def object_size(self, key: str) -> int | None:
+        """HEAD the object; None when it does not exist."""
+        stored = self.stored_object(key)
+        return None if stored is None else stored.size_bytes
 
     def delete(self, key: str) -> None:
         """Delete the object (S3 treats an absent key as success)."""

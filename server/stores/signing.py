@@ -71,6 +71,7 @@ def sign_upload(
         size_bytes=size_bytes,
         now=now,
         expires_seconds=UPLOAD_EXPIRY_SECONDS,
+        sha256=sha256,
     )
     logger.info("signed an upload for %s (%s store, %d bytes)", key, store.mode, size_bytes)
     if signed.url.startswith("/") and base_url:

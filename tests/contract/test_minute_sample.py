@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from activity_tracker import ActivityTracker
-from contract.activity import MAX_COUNT, InvalidSample, MinuteSample, parse_sample
+from contract.activity import (
+    MAX_COUNT,
+    MAX_FUTURE_SKEW,
+    InvalidSample,
+    MinuteSample,
+    merge_device_minutes,
+    parse_sample,
+)
 from server.db.activity_data import parse_activity_batch
 
 MINUTE = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -66,7 +73,10 @@ def test_the_bounds_are_inclusive() -> None:
         ({"minute_start": "2026-11-25T18:00:30+00:00"}, "minute_start"),  # not a whole minute
         ({"minute_start": "2026-11-25T18:00:00"}, "minute_start"),  # no offset
         ({"minute_start": 1764093600}, "minute_start"),
-        ({"minute_start": "2026-11-25T18:02:00+00:00"}, "minute_start"),  # in the future
+        ({"minute_start": "2026-11-25T18:07:00+00:00"}, "minute_start"),  # over 5 minutes ahead
+        ({"minute_start": "0001-01-01T00:00:00+14:00"}, "minute_start"),  # before year 1 in UTC
+        ({"minute_start": "9999-12-31T23:59:00-14:00"}, "minute_start"),  # after 9999 in UTC
+        ({"timezone": "Europe/Berlin\ud800"}, "timezone"),
         ({"minute_start": "2026-10-25T18:00:00+00:00"}, "minute_start"),  # over 30 days old
         ({"active_seconds": 61}, "active_seconds"),
         ({"keys": -1}, "keys"),
@@ -131,7 +141,36 @@ def test_a_sample_the_agent_builds_round_trips_through_the_servers_batch_parser_
     built = tracker.collect(now=MINUTE.timestamp() + 60)
     assert [sample.keys for sample in built] == [1]
 
-    parsed = parse_activity_batch({"samples": [sample.to_json() for sample in built]}, NOW)
+    parsed = list(parse_activity_batch({"samples": [sample.to_json() for sample in built]}, NOW).samples)
 
     assert parsed == built
     assert [sample.to_json() for sample in parsed] == [sample.to_json() for sample in built]
+
+
+def test_a_minute_up_to_five_minutes_ahead_is_clock_skew_and_accepted() -> None:
+    ahead = NOW.replace(second=0) + MAX_FUTURE_SKEW
+    assert parse_sample(good_json(minute_start=ahead.isoformat()), NOW).minute_start == ahead
+
+
+def test_devices_merge_per_minute_max_active_summed_counts_state_of_the_most_active() -> None:
+    minute = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+    desktop = MinuteSample(minute, 40, 30, 5, 1, 900, "tracking", "Europe/Berlin", 60)
+    laptop = MinuteSample(minute, 0, 0, 0, 0, 0, "idle", "UTC", 0)
+    merged = merge_device_minutes([laptop, desktop])
+    assert (merged.active_seconds, merged.keys, merged.clicks, merged.state) == (40, 30, 5, "tracking")
+    assert merged.timezone == "Europe/Berlin"
+    both_busy = merge_device_minutes([desktop, MinuteSample(minute, 50, 7, 1, 0, 10, "tracking", "UTC", 0)])
+    assert (both_busy.active_seconds, both_busy.keys, both_busy.timezone) == (50, 37, "UTC")
+
+
+@pytest.mark.parametrize(
+    ("states", "winner"),
+    [(("paused", "idle"), "idle"), (("suspended", "paused"), "paused"), (("idle", "tracking"), "tracking"),
+     (("suspended", "idle", "paused"), "idle")],
+)
+def test_a_tie_on_active_seconds_goes_tracking_idle_paused_suspended(
+    states: tuple[str, ...], winner: str
+) -> None:
+    minute = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+    samples = [MinuteSample(minute, 0, 0, 0, 0, 0, state, "UTC", 0) for state in states]
+    assert merge_device_minutes(samples).state == winner

@@ -59,6 +59,7 @@ def test_server_answers(status: int | None, code: str | None, expected: Outcome 
         (403, "AccessDenied", RESIGN),  # S3's answer to an expired presigned request
         (400, "ExpiredToken", RESIGN),
         (403, "forbidden", RESIGN),  # the server's local store: an expired or bad link
+        (409, "link_used", RESIGN),  # the local store: a link is single-use
         (403, "SignatureDoesNotMatch", REFUSE),
         (404, "NoSuchBucket", REFUSE),
         (400, "InvalidArgument", REFUSE),

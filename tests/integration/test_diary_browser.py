@@ -199,7 +199,7 @@ def test_an_admin_reads_the_diary_clicks_a_thumbnail_switches_day_and_exports_cs
                 for day in ("2026-11-19", "2026-11-20"):
                     start, end = time_manager.local_day_bounds(datetime.fromisoformat(day).date(), NEW_YORK)
                     between = activity_data.activity_between(session, None, start, end)
-                    stored = [record for _, record in between]
+                    stored = [row.sample for row in between]
                     tracked = [record for record in stored if record.state == "tracking"]
                     assert int(rows[("ann", day)]["tracked_seconds"]) == 60 * len(tracked)
                     assert int(rows[("ann", day)]["active_seconds"]) == sum(r.active_seconds for r in tracked)

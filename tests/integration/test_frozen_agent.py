@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_support import latest_code
+from headless_support import AgentProcess, AgentServer, agent_env, minute
 from support import wait_until
-from test_headless_agent import PASSWORD, AgentProcess, Server, minute, server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -24,22 +23,14 @@ FREEZE_SECONDS = 85
 
 
 def test_a_frozen_agent_sends_no_minute_it_was_frozen_in_and_restarts_its_listeners(
-    server: Server, smtp_server: Any, xvfb: Any, tmp_path: Path  # noqa: F811
+    agent_server: AgentServer, smtp_server: Any, xvfb: Any, tmp_path: Path
 ) -> None:
-    env = {
-        **xvfb.env(),
-        "HOME": str(tmp_path / "home"),
-        "VINOVA_AGENT_DIR": str(tmp_path / "agent"),
-        "VINOVA_SERVER_URL": server.url,
-        "PYTHONUNBUFFERED": "1",
-    }
+    server = agent_server
+    env = agent_env(xvfb, tmp_path, server)
     server.set_user_config(capture_enabled=False)
     agent = AgentProcess(env, tmp_path / "agent.out", subprocess.PIPE)
     try:
-        agent.write("ann")
-        agent.write(PASSWORD)
-        smtp_server.wait_for_message("ann@example.com", timeout=20)
-        agent.write(latest_code(smtp_server, "ann@example.com"))
+        agent.sign_in(smtp_server)
         wait_until(lambda: "input listeners started" in agent.text(), 30, message="the agent to listen")
         wait_until(lambda: 42 <= datetime.now(UTC).second < 50, 61, interval=0.2, message="second 42")
 

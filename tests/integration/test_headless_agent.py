@@ -7,127 +7,30 @@ that every minute arrived exactly once and that typed text is stored nowhere.
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from server_support import add_user, bearer, latest_code, make_app, sign_in, smtp_settings
-from support import live_server, wait_until
+from headless_support import AgentProcess, AgentServer, agent_env, minute, xdotool
+from support import wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PHRASE = "zebra quantum marmalade"
-PASSWORD = "correct horse battery"
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Server:
-    url: str
-    admin_token: str
-    data_dir: Path
-
-    def samples(self) -> list[dict[str, Any]]:
-        since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-        response = requests.get(
-            f"{self.url}/api/activity",
-            params={"username": "ann", "from": since},
-            headers=bearer(self.admin_token),
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        samples: list[dict[str, Any]] = response.json()["samples"]
-        return samples
-
-    def set_user_config(self, **values: Any) -> None:
-        response = requests.put(
-            f"{self.url}/api/users/ann/config", json=values, headers=bearer(self.admin_token), timeout=10
-        )
-        assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-def server(tmp_path: Path, smtp_server: Any) -> Iterator[Server]:
-    data_dir = tmp_path / "server"
-    app = make_app(f"sqlite:///{tmp_path / 'server.db'}", data_dir, **smtp_settings(smtp_server))
-    add_user(app, "ann", "ann@example.com", PASSWORD)
-    add_user(app, "boss", "boss@example.com", PASSWORD, admin=True)
-    with live_server(app) as url:
-        token = sign_in(url, "boss", PASSWORD, lambda: latest_code(smtp_server, "boss@example.com"))
-        yield Server(url, token, tmp_path)
-
-
-class AgentProcess:
-    """``python main.py --headless`` as a user would run it, with its output in a file."""
-
-    def __init__(self, env: dict[str, str], output: Path, stdin: int | None) -> None:
-        self.output = output
-        self.handle = output.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "main.py"), "--headless"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=stdin,
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-        )
-
-    def text(self) -> str:
-        return self.output.read_text(encoding="utf-8", errors="replace")
-
-    def write(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(f"{line}\n".encode())
-        self.process.stdin.flush()
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-        self._close()
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(10)
-        self._close()
-        return code
-
-    def _close(self) -> None:
-        """Close the output file and our end of stdin (pytest turns unclosed files into errors)."""
-        self.handle.close()
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-
-
-def xdotool(*args: str) -> None:
-    subprocess.run(["xdotool", *args], check=True, capture_output=True, timeout=60)
 
 
 def totals(samples: list[dict[str, Any]]) -> dict[str, int]:
     return {field: sum(int(s[field]) for s in samples) for field in ("keys", "clicks", "scrolls", "mouse_px")}
 
 
-def minute(sample: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(sample["minute_start"])
-
-
 def test_headless_agent_delivers_exact_counts_survives_kill_9_and_stores_no_typed_text(
-    server: Server, smtp_server: Any, xvfb: Any, tmp_path: Path
+    agent_server: AgentServer, smtp_server: Any, xvfb: Any, tmp_path: Path
 ) -> None:
+    server = agent_server
     agent_dir = tmp_path / "agent"
-    env = {
-        **xvfb.env(),
-        "HOME": str(tmp_path / "home"),
-        "VINOVA_AGENT_DIR": str(agent_dir),
-        "VINOVA_SERVER_URL": server.url,
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = agent_env(xvfb, tmp_path, server)
     server.set_user_config(config_poll_interval=5, capture_enabled=False)
 
     # The pointer starts where the test will first move it, so travel is exactly 100 moves of 10 px.
@@ -136,10 +39,7 @@ def test_headless_agent_delivers_exact_counts_survives_kill_9_and_stores_no_type
     # Sign in on stdin: username, password, then the code that arrived by SMTP.
     first = AgentProcess(env, tmp_path / "agent-1.out", subprocess.PIPE)
     try:
-        first.write("ann")
-        first.write(PASSWORD)
-        smtp_server.wait_for_message("ann@example.com", timeout=20)
-        first.write(latest_code(smtp_server, "ann@example.com"))
+        first.sign_in(smtp_server)
         wait_until(lambda: "agent started for ann" in first.text(), 30, message="the agent to start")
         assert (agent_dir / "session.json").stat().st_mode & 0o777 == 0o600
         assert agent_dir.stat().st_mode & 0o777 == 0o700

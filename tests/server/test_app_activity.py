@@ -1,4 +1,4 @@
-"""POST /activity and GET /api/activity: validation, idempotent resends, who may read what."""
+"""POST /activity and GET /api/activity: per-sample refusal, clock skew, resends, who may read what."""
 
 from __future__ import annotations
 
@@ -51,10 +51,11 @@ def error_code(response: Any) -> str:
 
 def test_posted_samples_are_stored_and_read_back_in_minute_order(server: Server) -> None:
     response = post(server, "bob", {"samples": [sample(2), sample(1, keys=0, state="idle")]})
-    assert response.status_code == 200 and response.get_json() == {"accepted": 2}
+    assert response.status_code == 200 and response.get_json() == {"accepted": 2, "refused": []}
     samples = read(server, "bob").get_json()["samples"]
     assert [s["minute_start"] for s in samples] == [sample(2)["minute_start"], sample(1)["minute_start"]]
-    assert samples[1] == {**sample(1, keys=0, state="idle"), "username": "bob"}
+    default_device = {"id": "default", "name": "default device"}
+    assert samples[1] == {**sample(1, keys=0, state="idle"), "username": "bob", "device": default_device}
 
 
 def test_a_resent_minute_replaces_the_stored_one_and_never_adds(server: Server) -> None:
@@ -81,7 +82,7 @@ def test_a_minute_in_another_offset_is_stored_as_utc(server: Server) -> None:
 @pytest.mark.parametrize(
     ("bad", "field"),
     [
-        ({"minute_start": (NOW.replace(second=0) + timedelta(minutes=1)).isoformat()}, "minute_start"),
+        ({"minute_start": (NOW.replace(second=0) + timedelta(minutes=6)).isoformat()}, "minute_start"),
         ({"minute_start": (NOW - timedelta(days=30, minutes=2)).replace(second=0).isoformat()},
          "minute_start"),
         ({"minute_start": NOW.replace(second=15).isoformat()}, "minute_start"),
@@ -98,21 +99,38 @@ def test_a_minute_in_another_offset_is_stored_as_utc(server: Server) -> None:
         ({"extra": 1}, "extra"),
     ],
 )
-def test_each_bad_sample_is_refused_naming_the_field_and_nothing_is_stored(
+def test_each_bad_sample_is_refused_by_index_naming_the_field_and_the_good_ones_are_stored(
     server: Server, bad: dict[str, Any], field: str
 ) -> None:
-    response = post(server, "bob", {"samples": [sample(5), sample(1, **bad)]})
-    assert response.status_code == 400 and error_code(response) == "validation_error"
-    assert f"samples[1].{field}" in response.get_json()["error"]["fields"]
-    assert row_count(server) == 0
-    assert post(server, "bob", {"samples": [sample(5)]}).status_code == 200  # still serving
+    response = post(server, "bob", {"samples": [sample(5), sample(1, **bad), sample(4)]})
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["accepted"] == 2
+    (refused,) = answer["refused"]
+    assert refused["index"] == 1 and refused["field"] == f"samples[1].{field}" and refused["message"]
+    assert row_count(server) == 2
+
+
+def test_a_minute_up_to_five_minutes_ahead_of_the_server_clock_is_accepted(server: Server) -> None:
+    ahead = NOW.replace(second=0) + timedelta(minutes=5)
+    response = post(server, "bob", {"samples": [sample(minute_start=ahead.isoformat())]})
+    assert response.get_json() == {"accepted": 1, "refused": []}
+
+
+def test_one_minute_older_than_thirty_days_no_longer_blocks_the_rest_of_the_batch(server: Server) -> None:
+    stale = (NOW - timedelta(days=31)).replace(second=0)
+    batch = [sample(minute_start=stale.isoformat()), *(sample(minutes) for minutes in range(1, 11))]
+    answer = post(server, "bob", {"samples": batch}).get_json()
+    assert answer["accepted"] == 10 and [item["index"] for item in answer["refused"]] == [0]
+    assert row_count(server) == 10
 
 
 def test_a_missing_field_is_named(server: Server) -> None:
     incomplete = sample(1)
     del incomplete["keys"]
     response = post(server, "bob", {"samples": [incomplete]})
-    assert response.get_json()["error"]["fields"] == {"samples[0].keys": "is missing"}
+    expected = [{"index": 0, "field": "samples[0].keys", "message": "is missing"}]
+    assert response.get_json()["refused"] == expected
 
 
 def test_a_minute_exactly_thirty_days_old_is_still_accepted(server: Server) -> None:
@@ -125,14 +143,27 @@ def test_batches_over_one_thousand_samples_are_refused(server: Server) -> None:
     response = post(server, "bob", {"samples": batch})
     assert response.status_code == 400 and "samples" in response.get_json()["error"]["fields"]
     assert row_count(server) == 0
-    assert post(server, "bob", {"samples": batch[:1000]}).get_json() == {"accepted": 1000}
+    assert post(server, "bob", {"samples": batch[:1000]}).get_json() == {"accepted": 1000, "refused": []}
     assert row_count(server) == 1000
 
 
-@pytest.mark.parametrize("body", [{"samples": "many"}, {}, {"samples": [1]}])
-def test_bodies_of_the_wrong_shape_are_refused(server: Server, body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"samples": "many"}, "samples"), ({}, "samples"), ({"samples": [], "extra": 1}, "extra"),
+     ({"samples": [], "agent": []}, "agent"),
+     ({"samples": [], "agent": {"input_ok": "yes"}}, "agent.input_ok"),
+     ({"samples": [], "agent": {"kept_aside": -1}}, "agent.kept_aside")],
+)
+def test_bodies_of_the_wrong_shape_are_refused_as_a_whole(server: Server, body: Any, field: str) -> None:
     response = post(server, "bob", body)
     assert response.status_code == 400 and error_code(response) == "validation_error"
+    assert field in response.get_json()["error"]["fields"]
+
+
+def test_a_sample_that_is_not_an_object_is_refused_by_index(server: Server) -> None:
+    answer = post(server, "bob", {"samples": [1, sample(1)]}).get_json()
+    refused = [{"index": 0, "field": "samples[0]", "message": "must be an object"}]
+    assert answer == {"accepted": 1, "refused": refused}
 
 
 def test_posting_needs_a_valid_token(server: Server) -> None:

@@ -72,7 +72,7 @@ def test_the_migrations_carry_their_own_tables_and_never_import_project_code() -
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module.split(".")[0])
     assert len(sources) >= 4
-    assert imported <= {"__future__", "collections", "logging", "os", "alembic", "sqlalchemy"}
+    assert imported <= {"__future__", "collections", "datetime", "logging", "os", "alembic", "sqlalchemy"}
 
 
 def test_migrating_twice_is_a_no_op_and_keeps_the_data(database: Database) -> None:
@@ -128,7 +128,7 @@ def test_activity_upsert_replaces_a_minute_and_keeps_users_apart(database: Datab
         activity_data.upsert_activity(session, bob, [record(minute, keys=7)], AT)
     with database.session() as session:
         rows = activity_data.activity_between(session, None, AT - timedelta(hours=1), AT)
-    assert [(name, r.minute_start, r.keys) for name, r in rows] == [
+    assert [(row.username, row.sample.minute_start, row.sample.keys) for row in rows] == [
         ("ann", minute - timedelta(minutes=1), 1), ("ann", minute, 9), ("bob", minute, 7),
     ]
 

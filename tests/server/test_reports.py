@@ -11,6 +11,7 @@ from server_support import read_csv_rows
 
 import time_manager
 from contract.activity import MinuteSample
+from contract.devices import AgentHealth
 from contract.errors import ConfigError
 from server.db import activity_data, agents, config_data, models
 from server.db.database import Database
@@ -278,7 +279,10 @@ def test_team_today_shows_status_last_seen_offline_and_backlog(database: Databas
         upsert = activity_data.upsert_activity
         upsert(session, ann.id, minutes(now - timedelta(minutes=31), 30, active=45), now)
         upsert(session, ann.id, minutes(now - timedelta(minutes=1), 1, state="paused"), now)
-        agents.save_agent_backlog(session, ann.id, agents.AgentBacklog(uploads_waiting=3, kept_aside=1), now)
+        report = AgentHealth(
+            uploads_waiting=3, kept_aside=1, minutes_set_aside=2, input_ok=False, input_restarts=1
+        )
+        agents.upsert_device(session, ann.id, None, report, now)
         early = now - timedelta(hours=2)
         activity_data.upsert_activity(session, bob.id, minutes(early - timedelta(minutes=5), 5), early)
 
@@ -288,7 +292,9 @@ def test_team_today_shows_status_last_seen_offline_and_backlog(database: Databas
 
     assert rows["ann"].status == "paused"
     assert rows["ann"].tally.tracked_seconds == 30 * 60 and rows["ann"].tally.activity_percent == 75
-    assert (rows["ann"].uploads_waiting, rows["ann"].kept_aside) == (3, 1)
+    assert (rows["ann"].uploads_waiting, rows["ann"].kept_aside, rows["ann"].minutes_set_aside) == (3, 1, 2)
+    warning = "default device: input listeners are not running: minutes may show as idle"
+    assert rows["ann"].input_warnings == [warning]
     assert rows["ann"].last_seen == now
     assert rows["bob"].status == "offline"
     assert rows["bob"].offline_since == early
@@ -302,12 +308,11 @@ def test_team_today_shows_status_last_seen_offline_and_backlog(database: Databas
 def test_the_agent_backlog_is_validated_with_the_batch() -> None:
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     body = {"samples": [], "agent": {"uploads_waiting": 2, "kept_aside": 0}}
-    assert activity_data.parse_activity_batch(body, now) == []
-    assert agents.parse_agent_backlog(body) == agents.AgentBacklog(2, 0)
-    assert agents.parse_agent_backlog({"samples": []}) is None
+    batch = activity_data.parse_activity_batch(body, now)
+    assert batch.samples == () and batch.agent == AgentHealth(uploads_waiting=2, kept_aside=0)
+    assert activity_data.parse_activity_batch({"samples": []}, now).agent is None
     with pytest.raises(ConfigError) as refused:
         activity_data.parse_activity_batch({"samples": [], "agent": {"uploads_waiting": -1, "extra": 1}}, now)
     assert refused.value.errors == {
         "agent.extra": "unknown field", "agent.uploads_waiting": "must be between 0 and 2147483647",
-        "agent.kept_aside": "is missing",
     }

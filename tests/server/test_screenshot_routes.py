@@ -205,3 +205,65 @@ def test_the_screenshot_list_reads_its_zone_from_tz_or_the_zone_alias(server: Se
     bad = server.client.get(f"/api/screenshots?username=ann&{name}=Mars/Olympus",
                             headers=server.headers("boss"))
     assert bad.status_code == 400 and set(bad.get_json()["error"]["fields"]) == {name}
+
+
+# --------------------------------------------------------------------------- upload integrity (item 8)
+def sign_and_put(server: Server, capture: Capture, data: bytes | None = None) -> tuple[dict[str, Any], int]:
+    headers = server.headers("ann")
+    body = server.client.post("/uploads/sign", json=capture.sign_body(), headers=headers).get_json()
+    sent = capture.data if data is None else data
+    put = server.client.put(local_path_and_query(body["url"]), data=sent, headers=body["headers"])
+    return body, put.status_code
+
+
+def test_a_registered_key_is_never_signed_again(server: Server) -> None:
+    capture = make_capture()
+    assert sign_and_put(server, capture)[1] == 201
+    assert server.client.post("/screenshots", json=capture.registration(),
+                              headers=server.headers("ann")).status_code == 201
+    again = server.client.post("/uploads/sign", json=capture.sign_body(), headers=server.headers("ann"))
+    assert again.status_code == 409
+    assert again.get_json()["error"]["code"] == "already_registered"
+    assert "key" in again.get_json()["error"]["fields"]
+
+
+def test_other_bytes_under_a_signed_url_are_refused_and_nothing_is_kept(
+    server: Server, tmp_path: Path
+) -> None:
+    capture = make_capture()
+    wrong = bytes(len(capture.data))  # the signed length, other bytes
+    _, status = sign_and_put(server, capture, data=wrong)
+    assert status == 400
+    assert not (tmp_path / "data" / "screenshots" / capture.key).exists()
+    assert sign_and_put(server, capture)[1] == 201  # a fresh link with the right bytes works
+
+
+def test_the_same_local_upload_url_works_once(server: Server) -> None:
+    capture = make_capture()
+    body, status = sign_and_put(server, capture)
+    assert status == 201
+    second = server.client.put(local_path_and_query(body["url"]), data=capture.data, headers=body["headers"])
+    assert second.status_code == 409 and second.get_json()["error"]["code"] == "link_used"
+
+
+def test_registration_compares_the_stored_bytes_sha256(server: Server) -> None:
+    capture = make_capture()
+    assert sign_and_put(server, capture)[1] == 201
+    other_sha = capture.sha256[:16] + "0" * 48
+    response = server.client.post("/screenshots", json=capture.registration(sha256=other_sha),
+                                  headers=server.headers("ann"))
+    assert response.status_code == 400 and "sha256" in response.get_json()["error"]["fields"]
+
+
+def test_the_sign_and_registration_bodies_take_an_optional_device_id(server: Server) -> None:
+    capture = make_capture()
+    headers = server.headers("ann")
+    bad = server.client.post("/uploads/sign", json=capture.sign_body(device_id="PC"), headers=headers)
+    assert bad.status_code == 400 and "device_id" in bad.get_json()["error"]["fields"]
+    signed = server.client.post("/uploads/sign", json=capture.sign_body(device_id="c" * 32),
+                                headers=server.headers("ann")).get_json()
+    put = server.client.put(local_path_and_query(signed["url"]), data=capture.data, headers=signed["headers"])
+    assert put.status_code == 201
+    registered = server.client.post("/screenshots", json=capture.registration(device_id="c" * 32),
+                                    headers=server.headers("ann"))
+    assert registered.status_code == 201

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import stat
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from server.stores.s3 import S3ObjectStore
 from server.stores.signing import sign_upload
 
 NOW = datetime(2026, 11, 25, 18, 0, 0, tzinfo=UTC)
-SHA = hashlib.sha256(b"capture").hexdigest()
+BODY = b"capture"
+SHA = hashlib.sha256(BODY).hexdigest()
 SECRET = b"server-secret-for-tests"
 
 
@@ -149,7 +152,9 @@ def test_refusal_maps_onto_the_api_error_body(offline_s3: S3ObjectStore) -> None
 
 
 # --------------------------------------------------------------------------- S3 presigning
-def test_s3_presigned_put_expires_in_15_minutes_and_signs_type_and_length(offline_s3: S3ObjectStore) -> None:
+def test_s3_presigned_put_expires_in_15_minutes_and_signs_type_length_and_checksum(
+    offline_s3: S3ObjectStore,
+) -> None:
     signed = sign(offline_s3)
     parts = urlsplit(signed.url)
     query = {name: values[0] for name, values in parse_qs(parts.query).items()}
@@ -159,7 +164,9 @@ def test_s3_presigned_put_expires_in_15_minutes_and_signs_type_and_length(offlin
     signed_headers = query["X-Amz-SignedHeaders"].split(";")
     assert "content-type" in signed_headers
     assert "content-length" in signed_headers
-    assert signed.headers == {"Content-Type": "image/jpeg"}
+    assert "x-amz-checksum-sha256" in signed_headers
+    checksum = base64.b64encode(bytes.fromhex(SHA)).decode("ascii")
+    assert signed.headers == {"Content-Type": "image/jpeg", "x-amz-checksum-sha256": checksum}
     assert signed.expires_at == NOW + timedelta(minutes=15)
     assert signed.mode == "s3"
     assert signed.to_json()["method"] == "PUT"
@@ -193,7 +200,7 @@ def local_put(store: LocalObjectStore, url: str, body: bytes, **overrides: Any) 
 
 
 def test_local_store_accepts_a_signed_put_and_writes_a_private_file(local_store: LocalObjectStore) -> None:
-    body = b"\xff\xd8jpeg bytes\xff\xd9"
+    body = BODY
     signed = sign(local_store, size_bytes=len(body), base_url="http://server:5000/")
     assert signed.url.startswith("http://server:5000/uploads/local/shots/alice/2026/11/25/")
     assert signed.mode == "local"
@@ -207,58 +214,59 @@ def test_local_store_accepts_a_signed_put_and_writes_a_private_file(local_store:
 
 
 def test_local_put_after_expiry_is_refused(local_store: LocalObjectStore) -> None:
-    signed = sign(local_store, size_bytes=4)
+    signed = sign(local_store, size_bytes=len(BODY))
     with pytest.raises(RequestRefused) as caught:
-        local_put(local_store, signed.url, b"abcd", now=NOW + timedelta(minutes=15, seconds=1))
+        local_put(local_store, signed.url, BODY, now=NOW + timedelta(minutes=15, seconds=1))
     assert (caught.value.status, caught.value.code) == (403, "forbidden")
     assert "expired" in str(caught.value)
     assert local_store.object_size(own_key()) is None
 
 
 def test_local_put_with_a_tampered_signature_or_expiry_is_refused(local_store: LocalObjectStore) -> None:
-    signed = sign(local_store, size_bytes=4)
+    signed = sign(local_store, size_bytes=len(BODY))
     for tampered in ({"signature": "0" * 64}, {"expires": str(int(NOW.timestamp()) + 10**6)}, {"size": "99"}):
         with pytest.raises(RequestRefused) as caught:
-            local_put(local_store, signed.url, b"abcd", query=tampered)
+            local_put(local_store, signed.url, BODY, query=tampered)
         assert caught.value.status == 403
     assert local_store.object_size(own_key()) is None
 
 
 def test_local_put_signature_does_not_carry_over_to_another_key(local_store: LocalObjectStore) -> None:
-    signed = sign(local_store, size_bytes=4)
+    signed = sign(local_store, size_bytes=len(BODY))
     with pytest.raises(RequestRefused) as caught:
-        local_put(local_store, signed.url, b"abcd", key=own_key("bob"))
+        local_put(local_store, signed.url, BODY, key=own_key("bob"))
     assert caught.value.status == 403
 
 
 def test_local_put_with_another_content_type_is_refused(local_store: LocalObjectStore) -> None:
-    signed = sign(local_store, size_bytes=4)
+    signed = sign(local_store, size_bytes=len(BODY))
     with pytest.raises(RequestRefused) as caught:
-        local_put(local_store, signed.url, b"abcd", content_type="image/png")
+        local_put(local_store, signed.url, BODY, content_type="image/png")
     assert (caught.value.status, caught.value.field) == (400, "content_type")
 
 
 def test_local_put_larger_than_signed_is_refused_even_when_the_length_lies(
     local_store: LocalObjectStore,
 ) -> None:
-    signed = sign(local_store, size_bytes=4)
+    signed = sign(local_store, size_bytes=len(BODY))
     with pytest.raises(RequestRefused) as declared:
-        local_put(local_store, signed.url, b"abcdef")
+        local_put(local_store, signed.url, BODY + b"xx")
     assert (declared.value.status, declared.value.code) == (413, "payload_too_large")
+    signed = sign(local_store, size_bytes=len(BODY))
     with pytest.raises(RequestRefused) as lied:
-        local_put(local_store, signed.url, b"abcdef", content_length=None)
+        local_put(local_store, signed.url, BODY + b"xx", content_length=None)
     assert lied.value.status == 413
-    leftovers = [path for path in local_store.root_dir.rglob("*") if path.is_file()]
+    leftovers = [path for path in local_store.root_dir.rglob("*") if path.is_file() and "#" not in str(path)]
     assert leftovers == []
 
 
 def test_local_get_link_serves_until_it_expires(local_store: LocalObjectStore) -> None:
-    signed = sign(local_store, size_bytes=4)
-    local_put(local_store, signed.url, b"abcd")
+    signed = sign(local_store, size_bytes=len(BODY))
+    local_put(local_store, signed.url, BODY)
     link = local_store.presign_get(own_key(), now=NOW)
     query = {name: values[0] for name, values in parse_qs(urlsplit(link).query).items()}
     served = local_store.verify_local_get(own_key(), query, now=NOW + timedelta(minutes=4))
-    assert served.read_bytes() == b"abcd"
+    assert served.read_bytes() == BODY
     with pytest.raises(RequestRefused):
         local_store.verify_local_get(own_key(), query, now=NOW + timedelta(minutes=6))
     put_query = {name: values[0] for name, values in parse_qs(urlsplit(signed.url).query).items()}
@@ -273,14 +281,84 @@ def test_local_store_refuses_keys_that_escape_its_folder(local_store: LocalObjec
 
 
 def test_local_delete_removes_the_file(local_store: LocalObjectStore) -> None:
-    signed = sign(local_store, size_bytes=4)
-    local_put(local_store, signed.url, b"abcd")
+    signed = sign(local_store, size_bytes=len(BODY))
+    local_put(local_store, signed.url, BODY)
     local_store.delete(own_key())
     local_store.delete(own_key())  # absent is fine
     assert local_store.object_size(own_key()) is None
 
 
 # --------------------------------------------------------------------------- registration
+def test_local_put_of_other_bytes_than_signed_is_refused_and_nothing_is_kept(
+    local_store: LocalObjectStore,
+) -> None:
+    signed = sign(local_store, size_bytes=len(BODY))
+    with pytest.raises(RequestRefused) as caught:
+        local_put(local_store, signed.url, b"X" * len(BODY))
+    assert (caught.value.status, caught.value.code, caught.value.field) == (400, "validation_error", "sha256")
+    assert local_store.object_size(own_key()) is None
+    assert [path for path in local_store.path_for(own_key()).parent.glob("*")] == []
+
+
+def test_local_put_shorter_than_signed_is_refused_naming_the_size(local_store: LocalObjectStore) -> None:
+    signed = sign(local_store, size_bytes=len(BODY) + 5)
+    with pytest.raises(RequestRefused) as caught:
+        local_put(local_store, signed.url, BODY)
+    assert (caught.value.status, caught.value.field) == (400, "size_bytes")
+    assert local_store.object_size(own_key()) is None
+
+
+def test_local_put_without_a_signed_sha256_still_checks_the_keys_digest(
+    local_store: LocalObjectStore,
+) -> None:
+    signed = sign(local_store, size_bytes=len(BODY), sha256=None)
+    assert "sha256=" not in signed.url
+    with pytest.raises(RequestRefused) as caught:
+        local_put(local_store, signed.url, b"Y" * len(BODY))
+    assert caught.value.field == "sha256"
+    again = sign(local_store, size_bytes=len(BODY), sha256=None)
+    assert local_put(local_store, again.url, BODY) == len(BODY)
+
+
+def test_a_local_put_link_works_once(local_store: LocalObjectStore) -> None:
+    signed = sign(local_store, size_bytes=len(BODY))
+    assert local_put(local_store, signed.url, BODY) == len(BODY)
+    with pytest.raises(RequestRefused) as caught:
+        local_put(local_store, signed.url, BODY)
+    assert (caught.value.status, caught.value.code) == (409, "link_used")
+    fresh = sign(local_store, size_bytes=len(BODY))
+    assert local_put(local_store, fresh.url, BODY) == len(BODY)
+
+
+def test_a_local_put_link_raced_by_many_threads_is_used_once(local_store: LocalObjectStore) -> None:
+    signed = sign(local_store, size_bytes=len(BODY))
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        try:
+            local_put(local_store, signed.url, BODY)
+            outcomes.append("stored")
+        except RequestRefused as refused:
+            outcomes.append(refused.code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes) == ["link_used"] * 19 + ["stored"]
+
+
+def test_marks_of_expired_links_are_swept(local_store: LocalObjectStore) -> None:
+    signed = sign(local_store, size_bytes=len(BODY))
+    local_put(local_store, signed.url, BODY)
+    marks = local_store.root_dir / "#used-links"
+    assert len(list(marks.iterdir())) == 1
+    later = sign(local_store, size_bytes=len(BODY), now=NOW + timedelta(minutes=20))
+    local_put(local_store, later.url, BODY, now=NOW + timedelta(minutes=21))
+    assert len(list(marks.iterdir())) == 1
+
+
 def registration(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "key": own_key(),
