@@ -273,7 +273,7 @@ class ServerClient:
     def _with_device(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.device is None:
             return body
-        return {**body, "device_id": self.device.device_id}
+        return {**body, "device_id": self.device.id}
 
     def sign_upload(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """``POST /uploads/sign``: the method, URL and headers of a short-lived PUT for one capture.

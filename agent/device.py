@@ -11,51 +11,33 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.devices import MAX_DEVICE_NAME_LENGTH, DeviceIdentity, device_id_error, text_error
 from contract.private_files import write_private_file
 from time_manager import utc_now
 
 log = logging.getLogger(__name__)
 
 DEVICE_FILE_NAME = "device.json"
-DEVICE_ID_PATTERN = re.compile(r"^[0-9a-f]{32}\Z")
-MAX_DEVICE_NAME_CHARACTERS = 64
 FALLBACK_DEVICE_NAME = "this computer"
 
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """One agent installation: a stable id and a name people can read."""
-
-    device_id: str
-    name: str
-
-    def to_json(self) -> dict[str, str]:
-        """The ``"device"`` object of ``POST /activity``."""
-        return {"id": self.device_id, "name": self.name}
+# The wire's device is the agent's own record of itself (contract/devices.py, docs/API.md "Activity").
+Device = DeviceIdentity
 
 
 def device_name_error(name: Any) -> str | None:
-    """Why ``name`` cannot be a device name (1..64 characters, no control characters), or None."""
-    if not isinstance(name, str) or not 0 < len(name) <= MAX_DEVICE_NAME_CHARACTERS:
-        return f"must be 1 to {MAX_DEVICE_NAME_CHARACTERS} characters"
-    if any(ord(character) < 32 or 127 <= ord(character) < 160 for character in name):
-        return "must not contain control characters"
-    if any(0xD800 <= ord(character) <= 0xDFFF for character in name):
-        return "must be valid text"
-    return None
+    """Why ``name`` cannot be a device name (the server's rule), or None."""
+    return text_error(name, MAX_DEVICE_NAME_LENGTH)
 
 
 def default_device_name() -> str:
     """The host name, trimmed to a valid device name (a fallback when it has none)."""
     cleaned = "".join(c for c in socket.gethostname() if ord(c) >= 32 and not 127 <= ord(c) < 160)
-    cleaned = cleaned.strip()[:MAX_DEVICE_NAME_CHARACTERS]
+    cleaned = cleaned.strip()[:MAX_DEVICE_NAME_LENGTH]
     return cleaned if device_name_error(cleaned) is None else FALLBACK_DEVICE_NAME
 
 
@@ -69,10 +51,10 @@ def load_or_create_device(agent_dir: Path, name: str | None = None) -> Device:
     wanted_name = name or (stored.name if stored is not None else default_device_name())
     if stored is not None and stored.name == wanted_name:
         return stored
-    device = Device(stored.device_id if stored is not None else uuid.uuid4().hex, wanted_name)
+    device = Device(stored.id if stored is not None else uuid.uuid4().hex, wanted_name)
     write_private_file(path, json.dumps(device.to_json(), sort_keys=True))
     if stored is None:
-        log.info("this computer is device %r (id %s)", device.name, device.device_id)
+        log.info("this computer is device %r (id %s)", device.name, device.id)
     else:
         log.info("device renamed to %r", device.name)
     return device
@@ -103,11 +85,11 @@ def _parse(raw: str) -> Device | str:
     if not isinstance(data, dict):
         return "is not a JSON object"
     device_id, name = data.get("id"), data.get("name")
-    if not isinstance(device_id, str) or DEVICE_ID_PATTERN.match(device_id) is None:
+    if device_id_error(device_id) is not None:
         return "has no valid id"
     if device_name_error(name) is not None:
         return "has no valid name"
-    return Device(device_id, str(name))
+    return Device(str(device_id), str(name))
 
 
 def _move_damaged(path: Path, why: str) -> None:

@@ -153,7 +153,7 @@ def test_activity_carries_the_device_and_reads_the_refused_minutes(scripted: tup
     result = ServerClient(url, token="t", device=DEVICE).post_activity([{}, {}], {"kept_aside": 0})
     assert result == ActivityAnswer(1, (Refusal(1, "samples[1].minute_start", "is in the future"),))
     body = script.requests[0]["json"]
-    assert body["device"] == {"id": DEVICE.device_id, "name": "ann-laptop"}
+    assert body["device"] == {"id": DEVICE.id, "name": "ann-laptop"}
     assert body["agent"] == {"kept_aside": 0}
 
 
@@ -174,7 +174,7 @@ def test_upload_signing_and_registration_carry_the_device_id(scripted: tuple[Scr
     client = ServerClient(url, token="t", device=DEVICE)
     client.sign_upload({"key": "k"})
     client.register_screenshot({"key": "k"})
-    assert [request["json"]["device_id"] for request in script.requests] == [DEVICE.device_id] * 2
+    assert [request["json"]["device_id"] for request in script.requests] == [DEVICE.id] * 2
 
 
 def test_a_key_the_server_already_holds_needs_no_upload(scripted: tuple[Script, str]) -> None:
