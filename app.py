@@ -16,17 +16,20 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth_manager import ServerAuth
 from contract.errors import AuthError, ConfigError, RequestRefused, TransientError
 from server import cli
 from server.api import activity, auth, config, screenshots, users
 from server.context import EXTENSION_KEY, ServerContext, build_mailer, make_object_store, services_of
+from server.data_dir import secure_data_folders
 from server.db.database import Database
 from server.pages import admin, diary
 from server.settings import load_settings, provision_secret_key
 from server.stores.local import LOCAL_URL_BASE
-from server.web import error_response
+from server.web import error_response, page_security_headers
+from server.web_sessions import COOKIE_NAME, DatabaseSessionInterface
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def _register_error_handlers(app: Flask) -> None:
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the server: settings, database (migrated), mailer, auth, routes, CLI."""
     settings = load_settings(overrides)
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secure_data_folders(settings)
     settings = provision_secret_key(settings)
     database = Database(settings.database_url)
     database.migrate()
@@ -108,10 +111,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
-        SESSION_COOKIE_NAME="vinova_admin",
+        SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
+    if settings.trusted_proxies:
+        # The address and scheme the Nth proxy saw; never a client's own X-Forwarded-For without one.
+        count = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+    app.session_interface = DatabaseSessionInterface(
+        database, timedelta(seconds=settings.token_ttl_seconds), settings.clock
+    )
+    security_headers = page_security_headers(settings.values)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     object_store = make_object_store(settings.values, settings.data_dir, settings.secret_key.encode())
     app.extensions[EXTENSION_KEY] = ServerContext(settings, database, mailer, server_auth, object_store)
@@ -130,6 +141,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "-")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        for name, value in security_headers.items():
+            response.headers.setdefault(name, value)
         return response
 
     _register_error_handlers(app)

@@ -2,13 +2,12 @@
 
 Server side: :class:`ServerAuth` checks passwords (scrypt, memory-hard), mails 6-digit codes
 (pyotp) to the address registered on the account, issues 256-bit bearer tokens stored only as
-their SHA-256, and throttles password guessing per account (NIST SP 800-63B, 5.2.2).
+their SHA-256. How many passwords, codes and mails are let through is server/sign_in_limits.py
+(per name and address, identical for unknown names; NIST SP 800-63B 5.2.2).
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import hmac
 import logging
@@ -19,88 +18,45 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select, update
 
-from contract.errors import AuthError, ConfigError
+from contract.errors import AuthError, ConfigError, TransientError
+from server import sign_in_limits, sign_in_mail
+from server.db import challenges
+from server.db.challenges import MAX_CODE_ATTEMPTS, RESEND_INTERVAL
 from server.db.database import Database
-from server.db.models import AuthToken, LoginChallenge, LoginFailure, User
-from server.mailer import Mailer
+from server.db.models import AuthToken, LoginChallenge, User, WebSession
+from server.mailer import FileOutbox, Mailer
+from server.passwords import (
+    DUMMY_PASSWORD_HASH,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    SCRYPT_N,
+    check_new_password,
+    hash_password,
+    mask_email,
+    token_digest,
+    verify_password,
+)
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "MAX_PASSWORD_LENGTH", "MIN_PASSWORD_LENGTH", "SCRYPT_N", "ChallengeIssued", "IssuedToken", "Principal",
+    "ServerAuth", "UserSummary", "check_new_password", "hash_password", "mask_email", "token_digest",
+    "verify_password",
+]
+
 # ============================================================================ server side
 
-# scrypt with n=2**14, r=8, p=1 needs 16 MiB per hash: memory-hard, ~50 ms on a laptop core.
-SCRYPT_N = 2**14
-SCRYPT_R = 8
-SCRYPT_P = 1
-SCRYPT_MAXMEM_BYTES = 64 * 1024 * 1024
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024
-
 CODE_LIFETIME = timedelta(minutes=5)
-MAX_CODE_ATTEMPTS = 5
-RESEND_INTERVAL = timedelta(seconds=30)
-FAILURE_WINDOW = timedelta(minutes=15)
-MAX_PASSWORD_FAILURES = 10
+# Expired challenges and tokens, stale counters and outbox mail go after a day; checked at most
+# every 10 minutes per process, at sign-in (plain deletes: several server processes may do it at once).
+PURGE_AFTER = timedelta(days=1)
+PURGE_EVERY = timedelta(minutes=10)
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def hash_password(password: str) -> str:
-    """A self-describing scrypt hash: ``scrypt$n$r$p$salt$digest`` (base64)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MAXMEM_BYTES
-    )
-    encoded_salt = base64.b64encode(salt).decode("ascii")
-    encoded_digest = base64.b64encode(digest).decode("ascii")
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encoded_salt}${encoded_digest}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """True when ``password`` matches ``stored`` (constant-time compare)."""
-    try:
-        scheme, n, r, p, encoded_salt, encoded_digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        salt = base64.b64decode(encoded_salt)
-        expected = base64.b64decode(encoded_digest)
-        digest = hashlib.scrypt(
-            password.encode("utf-8"), salt=salt, n=int(n), r=int(r), p=int(p),
-            maxmem=SCRYPT_MAXMEM_BYTES, dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest, expected)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """A hash checked when the username is unknown, so both failures cost the same time."""
-    return hash_password(secrets.token_urlsafe(16))
-
-
-def mask_email(address: str) -> str:
-    """``alice@example.com`` → ``a***@example.com``."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def token_digest(token: str) -> str:
-    """How a bearer token is stored: its SHA-256 hex (256-bit random input needs no salt)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def check_new_password(password: str) -> None:
-    """Raise ConfigError unless the password is acceptable (at least 8 characters)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ConfigError({"password": f"must be at least {MIN_PASSWORD_LENGTH} characters"})
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise ConfigError({"password": f"must be at most {MAX_PASSWORD_LENGTH} characters"})
-
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 @dataclass(frozen=True, slots=True)
 class ChallengeIssued:
@@ -164,6 +120,7 @@ class ServerAuth:
         self._code_key = hashlib.sha256(b"vinova-otp:" + secret_key.encode("utf-8")).digest()
         self.token_ttl = token_ttl
         self.clock = clock
+        self._next_purge_at: datetime | None = None
 
     # ---------------------------------------------------------------- accounts
     def create_user(self, username: str, email: str, password: str, *, admin: bool = False) -> None:
@@ -192,13 +149,38 @@ class ServerAuth:
         logger.info("account %s created (admin=%s)", username, admin)
 
     def set_enabled(self, username: str, enabled: bool) -> None:
-        """Enable or disable an account; disabling stops its tokens at once."""
+        """Enable or disable an account.
+
+        Disabling revokes its tokens and ends its web sessions for good (enabling again revives
+        none of them); enabling also lifts a consecutive-failure lock.
+        """
+        now = self.clock()
         with self.database.session() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
                 raise ConfigError({"username": f"no account named {username!r}"})
             user.is_enabled = enabled
+            if enabled:
+                sign_in_limits.unlock_name(session, username)
+            else:
+                session.execute(
+                    update(AuthToken)
+                    .where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                session.execute(delete(WebSession).where(WebSession.user_id == user.id))
         logger.info("account %s %s", username, "enabled" if enabled else "disabled")
+
+    def unlock(self, username: str) -> None:
+        """Lift the lock that 100 consecutive failed passwords put on ``username`` (an admin action)."""
+        with self.database.session() as session:
+            sign_in_limits.unlock_name(session, username)
+        logger.info("sign-in lock of %s lifted", username)
+
+    def is_locked(self, username: str) -> bool:
+        """True when ``username`` is refused everywhere after 100 consecutive failed passwords."""
+        with self.database.session() as session:
+            return sign_in_limits.is_name_locked(session, username)
 
     def list_users(self) -> list[UserSummary]:
         """Every account, by username."""
@@ -222,138 +204,131 @@ class ServerAuth:
         # One HOTP value from a fresh random secret: a uniformly random 6-digit code.
         return pyotp.HOTP(pyotp.random_base32(), digits=6).at(0)
 
-    def _mail_code(self, user: User, code: str, expires_at: datetime) -> None:
-        minutes = int(CODE_LIFETIME.total_seconds() // 60)
-        body = (
-            f"Hello {user.username},\n\n"
-            f"Your Vinova sign-in code is: {code}\n\n"
-            f"It works once and expires in {minutes} minutes "
-            f"({expires_at.strftime('%H:%M')} UTC).\n"
-            "If you did not try to sign in, change your password.\n"
-        )
-        self.mailer.send(user.email, "Your Vinova sign-in code", body)
+    def _mail_code(self, username: str, email: str, code: str, expires_at: datetime) -> None:
+        body = sign_in_mail.code_body(username, code, expires_at)
+        self.mailer.send(email, "Your Vinova sign-in code", body)
 
-    def _throttle_check(self, session: Session, user: User, now: datetime) -> None:
-        window_start = now - FAILURE_WINDOW
-        failures = list(
-            session.scalars(
-                select(LoginFailure.failed_at)
-                .where(LoginFailure.user_id == user.id, LoginFailure.failed_at > window_start)
-                .order_by(LoginFailure.failed_at)
-            )
-        )
-        if len(failures) >= MAX_PASSWORD_FAILURES:
-            # Locked until the oldest counted failure leaves the window.
-            release = failures[len(failures) - MAX_PASSWORD_FAILURES] + FAILURE_WINDOW
-            raise AuthError(
-                "too many failed sign-in attempts; try again later",
-                code="too_many_attempts",
-                retry_after_seconds=_seconds_until(release, now),
-            )
+    def _alert_admins(self, username: str) -> None:
+        """Mail every enabled admin once: the account reached the consecutive-failure ceiling."""
+        with self.database.session() as session:
+            addresses = list(session.scalars(select(User.email).where(User.is_admin, User.is_enabled)))
+        sign_in_mail.send_lock_alert(self.mailer, addresses, username)
 
-    def login(self, username: str, password: str) -> ChallengeIssued:
-        """Check the password and mail a code to the account's own address; AuthError otherwise."""
+    def login(self, username: str, password: str, client_address: str = "") -> ChallengeIssued:
+        """Check the password and mail a code to the account's own address; AuthError otherwise.
+
+        Unknown names take the same counters, statements, hash and answer as real accounts.
+        """
         now = self.clock()
+        self._purge_now_and_then(now)
+        with self.database.session() as session:
+            run = sign_in_limits.reserve_password(session, username, client_address, now)
         with self.database.session() as session:
             user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                verify_password(password, _dummy_hash())
-                raise AuthError("wrong username or password", code="invalid_credentials")
-            self._throttle_check(session, user, now)
-            failed = True
-            if not verify_password(password, user.password_hash):
-                # Recorded and committed before the error is raised: the failure counts.
-                session.add(LoginFailure(user_id=user.id, failed_at=now))
-                session.execute(
-                    delete(LoginFailure).where(
-                        LoginFailure.user_id == user.id, LoginFailure.failed_at <= now - FAILURE_WINDOW
-                    )
-                )
-                logger.info("failed password for account %s", username)
-            elif user.is_enabled:
-                failed = False
-                challenge_id = secrets.token_urlsafe(24)
-                code = self._new_code()
-                expires_at = now + CODE_LIFETIME
-                session.add(
-                    LoginChallenge(
-                        id=challenge_id, user_id=user.id, code_hash=self._code_hash(challenge_id, code),
-                        created_at=now, expires_at=expires_at, last_sent_at=now, failed_attempts=0,
-                    )
-                )
-                session.flush()
-                # Mail inside the transaction: if it cannot be sent, no challenge is left behind.
-                self._mail_code(user, code, expires_at)
-                issued = ChallengeIssued(challenge_id, mask_email(user.email), expires_at)
-        if failed:
+            stored_hash = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
+        matches = verify_password(password, stored_hash)
+        if user is None or not matches or not user.is_enabled:
+            if user is not None:
+                logger.info("failed password for account %s (%d in a row)", username, run)
+                if run == sign_in_limits.NAME_CONSECUTIVE_FAILURES.maximum:
+                    self._alert_admins(username)
             raise AuthError("wrong username or password", code="invalid_credentials")
+        with self.database.session() as session:
+            sign_in_limits.password_succeeded(session, username, client_address, now)
+        issued = self._issue_challenge(user, now)
         logger.info("sign-in code mailed for account %s", username)
         return issued
+
+    def _issue_challenge(self, user: User, now: datetime) -> ChallengeIssued:
+        with self.database.session() as session:
+            sign_in_limits.reserve_mail(session, user.id, now)
+        challenge_id = secrets.token_urlsafe(24)
+        code = self._new_code()
+        expires_at = now + CODE_LIFETIME
+        with self.database.session() as session:
+            session.add(
+                LoginChallenge(
+                    id=challenge_id, user_id=user.id, code_hash=self._code_hash(challenge_id, code),
+                    created_at=now, expires_at=expires_at, last_sent_at=now, failed_attempts=0,
+                )
+            )
+        # Mailed after the commit (no write lock held over SMTP); a mail that fails leaves nothing.
+        try:
+            self._mail_code(user.username, user.email, code, expires_at)
+        except TransientError:
+            with self.database.session() as session:
+                session.execute(delete(LoginChallenge).where(LoginChallenge.id == challenge_id))
+                sign_in_limits.mail_failed(session, user.id, now)
+            raise
+        return ChallengeIssued(challenge_id, mask_email(user.email), expires_at)
 
     def resend(self, challenge_id: str) -> ChallengeIssued:
         """Mail a new code for a pending challenge (the old code stops working); at most once per 30 s."""
         now = self.clock()
+        too_soon = "a new code can be sent once every 30 seconds"
         with self.database.session() as session:
             challenge = session.get(LoginChallenge, challenge_id) if challenge_id else None
             user = session.get(User, challenge.user_id) if challenge is not None else None
             if challenge is None or user is None or not user.is_enabled:
                 raise AuthError("unknown sign-in attempt; sign in again", code="invalid_code")
-            self._check_open(challenge, now)
+            challenges.check_open(challenge)
             next_allowed = challenge.last_sent_at + RESEND_INTERVAL
             if now < next_allowed:
-                raise AuthError(
-                    "a new code can be sent once every 30 seconds",
-                    code="resend_too_soon",
-                    retry_after_seconds=_seconds_until(next_allowed, now),
-                )
+                wait_seconds = _seconds_until(next_allowed, now)
+                raise AuthError(too_soon, code="resend_too_soon", retry_after_seconds=wait_seconds)
+            sign_in_limits.reserve_mail(session, user.id, now)
             code = self._new_code()
-            challenge.code_hash = self._code_hash(challenge.id, code)
-            challenge.last_sent_at = now
-            challenge.expires_at = now + CODE_LIFETIME
-            session.flush()
-            self._mail_code(user, code, challenge.expires_at)
-            return ChallengeIssued(challenge.id, mask_email(user.email), challenge.expires_at)
+            expires_at = now + CODE_LIFETIME
+            code_hash = self._code_hash(challenge.id, code)
+            if not challenges.replace_code(session, challenge.id, code_hash, now, expires_at):
+                raise AuthError(too_soon, code="resend_too_soon", retry_after_seconds=30)
+            user_id, username, email = user.id, user.username, user.email
+        try:
+            self._mail_code(username, email, code, expires_at)
+        except TransientError:
+            with self.database.session() as session:
+                sign_in_limits.mail_failed(session, user_id, now)
+            raise
+        return ChallengeIssued(challenge_id, mask_email(email), expires_at)
 
-    @staticmethod
-    def _check_open(challenge: LoginChallenge, now: datetime) -> None:
-        if challenge.locked_at is not None:
-            raise AuthError("too many wrong codes; sign in again", code="challenge_locked")
-        if challenge.used_at is not None:
-            raise AuthError("this code was already used; sign in again", code="code_used")
-
-    def verify(self, challenge_id: str, code: str) -> IssuedToken:
-        """Exchange a challenge and its mailed code for a bearer token."""
-        now = self.clock()
-        result: IssuedToken | AuthError
+    def _reserve_code_attempt(self, challenge_id: str, now: datetime) -> tuple[int, int, str]:
+        """This attempt's place on the account and on the challenge: (user id, attempt number, code hash)."""
         with self.database.session() as session:
             challenge = session.get(LoginChallenge, challenge_id) if challenge_id else None
             user = session.get(User, challenge.user_id) if challenge is not None else None
             if challenge is None or user is None or not user.is_enabled:
                 raise AuthError("wrong code", code="invalid_code")
-            self._check_open(challenge, now)
+            challenges.check_open(challenge)
             if now >= challenge.expires_at:
                 raise AuthError("the code has expired; ask for a new one", code="code_expired")
-            expected = challenge.code_hash
-            if hmac.compare_digest(expected, self._code_hash(challenge.id, code)):
-                challenge.used_at = now
-                token = secrets.token_urlsafe(32)  # 256 bits
-                expires_at = now + self.token_ttl
-                session.add(
-                    AuthToken(
-                        user_id=user.id, token_hash=token_digest(token), created_at=now, expires_at=expires_at
-                    )
-                )
-                result = IssuedToken(token, expires_at, user.username, user.is_admin)
-            else:
-                challenge.failed_attempts += 1
-                if challenge.failed_attempts >= MAX_CODE_ATTEMPTS:
-                    challenge.locked_at = now
-                    result = AuthError("too many wrong codes; sign in again", code="challenge_locked")
-                else:
-                    result = AuthError("wrong code", code="invalid_code")
-        # Raised after the commit, so a wrong attempt is counted.
-        if isinstance(result, AuthError):
-            raise result
+            # Both places are taken in one transaction, before the code is compared.
+            sign_in_limits.reserve_code(session, user.id, now)
+            attempt, code_hash = challenges.reserve_attempt(session, challenge)
+            return user.id, attempt, code_hash
+
+    def verify(self, challenge_id: str, code: str) -> IssuedToken:
+        """Exchange a challenge and its mailed code for a bearer token (one token per code, ever)."""
+        now = self.clock()
+        user_id, attempt, expected = self._reserve_code_attempt(challenge_id, now)
+        if not hmac.compare_digest(expected, self._code_hash(challenge_id, code)):
+            if attempt < MAX_CODE_ATTEMPTS:
+                raise AuthError("wrong code", code="invalid_code")
+            with self.database.session() as session:
+                challenges.lock(session, challenge_id, now)
+            raise AuthError(challenges.LOCKED_MESSAGE, code="challenge_locked")
+        with self.database.session() as session:
+            # The counter row first, then the challenge: the order the reservation took them (no deadlock).
+            sign_in_limits.code_succeeded(session, user_id, now)
+            if not challenges.mark_used(session, challenge_id, now):
+                raise AuthError("this code was already used; sign in again", code="code_used")
+            user = session.get(User, user_id)
+            if user is None:  # deleted meanwhile (its challenge went with it)
+                raise AuthError("wrong code", code="invalid_code")
+            token = secrets.token_urlsafe(32)  # 256 bits
+            expires_at = now + self.token_ttl
+            digest = token_digest(token)
+            session.add(AuthToken(user_id=user_id, token_hash=digest, created_at=now, expires_at=expires_at))
+            result = IssuedToken(token, expires_at, user.username, user.is_admin)
         logger.info("account %s signed in", result.username)
         return result
 
@@ -362,12 +337,16 @@ class ServerAuth:
         """The account behind a bearer token; AuthError when unknown, expired, revoked or disabled."""
         if not token:
             raise AuthError("sign in first")
+        return self.authenticate_digest(token_digest(token))
+
+    def authenticate_digest(self, digest: str) -> Principal:
+        """The account behind a stored token digest (what a web session keeps); AuthError otherwise."""
         now = self.clock()
         with self.database.session() as session:
             row = session.execute(
                 select(AuthToken, User)
                 .join(User, User.id == AuthToken.user_id)
-                .where(AuthToken.token_hash == token_digest(token))
+                .where(AuthToken.token_hash == digest)
             ).first()
             if row is None:
                 raise AuthError("the token is not valid; sign in again")
@@ -378,8 +357,31 @@ class ServerAuth:
 
     def logout(self, token: str) -> None:
         """Revoke a token (unknown or already revoked tokens are ignored)."""
-        now = self.clock()
+        self.logout_digest(token_digest(token))
+
+    def logout_digest(self, digest: str) -> None:
+        """Revoke the token with this digest (a web session's sign-out)."""
         with self.database.session() as session:
-            stored = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_digest(token)))
-            if stored is not None and stored.revoked_at is None:
-                stored.revoked_at = now
+            session.execute(
+                update(AuthToken)
+                .where(AuthToken.token_hash == digest, AuthToken.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+            )
+
+    # ---------------------------------------------------------------- housekeeping
+    def _purge_now_and_then(self, now: datetime) -> None:
+        if self._next_purge_at is not None and now < self._next_purge_at:
+            return
+        self._next_purge_at = now + PURGE_EVERY
+        self.purge(now)
+
+    def purge(self, now: datetime) -> int:
+        """Delete what is over a day past use: challenges, tokens, web sessions, counters, outbox mail."""
+        with self.database.session() as session:
+            removed = sign_in_limits.purge(session, now, PURGE_AFTER)
+            removed += challenges.purge_expired(session, now, PURGE_AFTER)
+        if isinstance(self.mailer, FileOutbox):
+            removed += self.mailer.purge(now - PURGE_AFTER)
+        if removed:
+            logger.info("purged %d expired sign-in records", removed)
+        return removed

@@ -1,4 +1,4 @@
-"""The Flask CLI of the server: ``flask --app app create-user|disable-user|enable-user|list-users``."""
+"""Server CLI: ``flask --app app create-user|disable-user|enable-user|unlock-user|list-users``"""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _set_enabled(name: str, enabled: bool) -> None:
 @with_appcontext
 @click.argument("name")
 def disable_user_command(name: str) -> None:
-    """Disable an account; its tokens stop working at once."""
+    """Disable an account; its tokens and web sessions end at once and for good."""
     _set_enabled(name, False)
 
 
@@ -51,8 +51,17 @@ def disable_user_command(name: str) -> None:
 @with_appcontext
 @click.argument("name")
 def enable_user_command(name: str) -> None:
-    """Enable a disabled account."""
+    """Enable a disabled account (old tokens stay dead; it signs in again)."""
     _set_enabled(name, True)
+
+
+@click.command("unlock-user")
+@with_appcontext
+@click.argument("name")
+def unlock_user_command(name: str) -> None:
+    """Lift the lock that 100 consecutive wrong passwords put on a name."""
+    services().auth.unlock(name)
+    click.echo(f"sign-in for {name} unlocked")
 
 
 @click.command("list-users")
@@ -68,5 +77,9 @@ def list_users_command() -> None:
 
 def register(app: Flask) -> None:
     """Add the account commands to ``app.cli``."""
-    for command in (create_user_command, disable_user_command, enable_user_command, list_users_command):
+    commands = (
+        create_user_command, disable_user_command, enable_user_command, unlock_user_command,
+        list_users_command,
+    )
+    for command in commands:
         app.cli.add_command(command)

@@ -7,6 +7,7 @@ import os
 import secrets
 import smtplib
 import ssl
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -98,3 +99,25 @@ class FileOutbox:
         except OSError as exc:
             raise TransientError(f"could not write mail to {self.directory}") from exc
         logger.info("no SMTP_HOST set: mail to %s written to %s", to_address, path)
+
+    def purge(self, older_than: datetime) -> int:
+        """Delete mails written before ``older_than`` (sign-in codes are dead after minutes); how many went.
+
+        Several server processes may purge at once: a file another one removed first is skipped.
+        """
+        cutoff = older_than.timestamp()
+        removed = 0
+        try:
+            paths = list(self.directory.glob("*.eml"))
+        except OSError:
+            return 0
+        for path in paths:
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                logger.warning("could not purge %s: %s", path.name, exc)
+        return removed

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, str] = {
     "VINOVA_MAX_BODY_BYTES": str(DEFAULT_MAX_BODY_BYTES),
     "VINOVA_LOG_LEVEL": "INFO",
     "VINOVA_ADMIN_EMAIL": "admin@localhost.localdomain",
+    "VINOVA_TRUSTED_PROXIES": "0",
     "SMTP_HOST": "",
     "SMTP_PORT": "587",
     "SMTP_USERNAME": "",
@@ -70,6 +71,8 @@ class ServerSettings:
     max_body_bytes: int
     log_level: str
     smtp: SmtpSettings
+    # How many reverse proxies in front of the server to believe X-Forwarded-For/-Proto from (0: none).
+    trusted_proxies: int
     clock: Clock
     # The layered raw values (strings), so later parts can read their own variables.
     values: Mapping[str, str] = field(repr=False, compare=False)
@@ -177,6 +180,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
         max_body_bytes=max_body_bytes,
         log_level=log_level,
         smtp=smtp,
+        trusted_proxies=_parse_int(values, "VINOVA_TRUSTED_PROXIES", 0, 10),
         clock=clock,
         values=values,
     )

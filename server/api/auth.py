@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from server.context import services
-from server.web import bearer_token, current_principal, json_body, login_required, string_fields
+from server.web import (
+    bearer_token,
+    client_address,
+    current_principal,
+    json_body,
+    login_required,
+    string_fields,
+)
 
 blueprint = Blueprint("auth", __name__)
 
@@ -20,7 +27,7 @@ def health() -> Response:
 def login() -> Response:
     """Step 1: username and password; mails a code to the account's address."""
     username, password = string_fields(json_body(), "username", "password")
-    issued = services().auth.login(username, password)
+    issued = services().auth.login(username, password, client_address())
     return jsonify(
         {"challenge_id": issued.challenge_id, "sent_to": issued.sent_to,
          "expires_at": issued.expires_at.isoformat()}

@@ -1,7 +1,8 @@
 """The ``/admin`` web pages: sign-in with password then the emailed code, config forms, the audit log.
 
-The browser holds a signed session cookie carrying a server-side bearer token (so revocation,
-expiry and disabled accounts apply as for the API). Every form carries a per-session CSRF token.
+The browser holds only an opaque session id (server/web_sessions.py); the server-side session keeps
+the digest of a bearer token, so revocation, expiry and disabled accounts apply as for the API.
+Every form carries a per-session CSRF token, replaced at sign-in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flask import (
 )
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from auth_manager import Principal
+from auth_manager import Principal, token_digest
 from contract.config_schema import (
     SCHEMA,
     SCHEMA_BY_NAME,
@@ -34,7 +35,14 @@ from contract.errors import AuthError, ConfigError, TransientError
 from server.context import services
 from server.db import config_data
 from server.db.users import user_or_404
-from server.web import admin_page_required, current_principal
+from server.web import (
+    TOKEN_DIGEST_KEY,
+    admin_page_required,
+    client_address,
+    current_principal,
+    session_token_digest,
+)
+from server.web_sessions import USER_ID_KEY, ServerSession
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -85,7 +93,7 @@ def login() -> BaseResponse | tuple[str, int] | str:
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     try:
-        issued = services().auth.login(username, password)
+        issued = services().auth.login(username, password, client_address())
     except AuthError as exc:
         status = 429 if exc.code == "too_many_attempts" else 401
         return render_template("admin_login.html", error=str(exc), username=username), status
@@ -112,14 +120,18 @@ def verify() -> BaseResponse | tuple[str, int] | str:
     except AuthError as exc:
         if exc.code in {"challenge_locked", "code_used"}:
             session.pop("challenge_id", None)
-        status = 429 if exc.code == "challenge_locked" else 401
+        status = 429 if exc.code in {"challenge_locked", "too_many_attempts"} else 401
         return render_template("admin_verify.html", sent_to=sent_to, error=str(exc)), status
-    session.pop("challenge_id", None)
-    session["token"] = issued.token
+    # A new session id and a new CSRF token at sign-in (no fixation); only the token's digest is kept.
+    session.clear()
     if not issued.is_admin:
         services().auth.logout(issued.token)
-        session.pop("token", None)
         abort(403, description="this needs an administrator account")
+    if isinstance(session, ServerSession):
+        session.rotate()
+    principal = services().auth.authenticate(issued.token)
+    session[TOKEN_DIGEST_KEY] = token_digest(issued.token)
+    session[USER_ID_KEY] = principal.user_id
     return redirect(url_for("admin.index"))
 
 
@@ -139,10 +151,10 @@ def resend() -> BaseResponse | tuple[str, int]:
 
 @blueprint.post("/logout")
 def logout() -> BaseResponse:
-    """Revoke the session's token and forget it."""
-    token = session.pop("token", None)
-    if isinstance(token, str):
-        services().auth.logout(token)
+    """Revoke the session's token and delete the server-side session."""
+    digest = session_token_digest()
+    if digest is not None:
+        services().auth.logout_digest(digest)
     session.clear()
     return redirect(url_for("admin.login"))
 

@@ -138,3 +138,52 @@ def test_a_non_admin_cannot_use_the_admin_pages(tmp_path: Path) -> None:
         assert client.get("/admin/").status_code == 302  # back to the sign-in page
     finally:
         services_of(app).database.dispose()
+
+
+def test_a_page_framing_admin_gets_nothing_and_the_session_cookie_is_an_httponly_lax_id(
+    tmp_path: Path, smtp_server: SmtpCapture, browser_page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    app = make_app(f"sqlite:///{tmp_path / 'vinova.db'}", tmp_path, **smtp_settings(smtp_server))
+    add_user(app, "root", "root@example.com", ADMIN_PASSWORD, admin=True)
+    page = browser_page
+    try:
+        with live_server(app) as base_url:
+            page.goto(f"{base_url}/admin/login")
+            page.fill("#username", "root")
+            page.fill("#password", ADMIN_PASSWORD)
+            page.click("button[type=submit]")
+            smtp_server.wait_for_message("root@example.com")
+            page.fill("#code", latest_code(smtp_server, "root@example.com"))
+            page.click("form.card button[type=submit]")
+            expect(page.locator("h1")).to_contain_text("Global defaults")
+            cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
+            session_cookie = cookies["vinova_admin"]
+            assert session_cookie["httpOnly"] is True and session_cookie["sameSite"] == "Lax"
+            assert session_cookie["secure"] is False  # plain HTTP here; Secure over HTTPS
+            assert "." not in session_cookie["value"]  # an opaque id, not a signed payload
+
+            # A page of another origin framing the signed-in admin page is given nothing to click.
+            with live_server(_framing_app(f"{base_url}/admin/")) as evil_url:
+                page.goto(evil_url)
+                page.wait_for_load_state("load")
+                frame = page.frames[-1]
+                assert frame is not page.main_frame
+                # Same site (ports do not count), so the Lax cookie would go along: only the headers stop it.
+                assert frame.url.startswith("chrome-error://"), frame.url
+                assert frame.locator("form.config").count() == 0
+    finally:
+        services_of(app).database.dispose()
+
+
+def _framing_app(target: str) -> Any:
+    """A one-page WSGI app that frames ``target`` (the clickjacking page)."""
+
+    def serve(environ: Any, start_response: Any) -> list[bytes]:
+        frame = f'<iframe src="{target}" width=800 height=600></iframe>'
+        body = f"<!doctype html><title>win a prize</title>{frame}"
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [body.encode()]
+
+    return serve

@@ -1,0 +1,123 @@
+"""Server-side /admin sessions: the cookie carries only an opaque random id (issue 10 item 14).
+
+Flask's default session is a signed cookie anyone holding it can read; it carried a usable 7-day
+bearer token in clear base64. Here the session's content lives in ``web_sessions`` under the
+SHA-256 of the id, so a copied cookie reveals nothing, sign-out deletes the row, and disabling an
+account deletes its rows for good. The cookie is HttpOnly, SameSite=Lax, and Secure whenever the
+request came over HTTPS (``request.is_secure``, after the trusted proxy fix of app.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, request
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy import delete, select
+from werkzeug.datastructures import CallbackDict
+from werkzeug.wrappers import Request, Response
+
+from server.db.database import Database
+from server.db.models import WebSession
+
+logger = logging.getLogger(__name__)
+
+COOKIE_NAME = "vinova_admin"
+# A session that has not signed in (it holds a CSRF token and a pending challenge) lives an hour.
+ANONYMOUS_LIFETIME = timedelta(hours=1)
+USER_ID_KEY = "user_id"
+
+
+def session_id_hash(session_id: str) -> str:
+    """How a session id is stored: its SHA-256 hex (a 256-bit random id needs no salt)."""
+    return hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
+
+
+class ServerSession(CallbackDict[str, Any], SessionMixin):
+    """The session of one request; ``rotate()`` gives it a new id when it is saved (sign-in)."""
+
+    def __init__(self, initial: dict[str, Any] | None = None, session_id: str | None = None) -> None:
+        def on_update(changed: CallbackDict[str, Any]) -> None:
+            self.modified = True
+
+        super().__init__(initial, on_update)
+        self.session_id = session_id
+        self.new = session_id is None
+        self.modified = False
+        self.rotate_requested = False
+
+    def rotate(self) -> None:
+        """Save under a new id and forget the old one (against session fixation at sign-in)."""
+        self.rotate_requested = True
+        self.modified = True
+
+
+class DatabaseSessionInterface(SessionInterface):
+    """Keeps each session as a ``web_sessions`` row; the signed-in lifetime is the token's."""
+
+    def __init__(self, database: Database, lifetime: timedelta, clock: Callable[[], datetime]) -> None:
+        self.database = database
+        self.lifetime = lifetime
+        self.clock = clock
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        """The stored session of the cookie, or a new empty one (no database work without a cookie)."""
+        session_id = request.cookies.get(COOKIE_NAME, "")
+        if not session_id or len(session_id) > 128:
+            return ServerSession()
+        with self.database.session() as db:
+            row = db.scalar(
+                select(WebSession).where(
+                    WebSession.id_hash == session_id_hash(session_id), WebSession.expires_at > self.clock()
+                )
+            )
+            if row is None:
+                return ServerSession()
+            data = dict(row.data) if isinstance(row.data, dict) else {}
+        return ServerSession(data, session_id)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Write the row and set the cookie when the session changed; delete both when it was emptied."""
+        if not isinstance(session, ServerSession):
+            return
+        path = self.get_cookie_path(app)
+        if not session:
+            if session.session_id is not None:
+                self._delete(session.session_id)
+                response.delete_cookie(COOKIE_NAME, path=path, httponly=True, samesite="Lax")
+            return
+        if not session.modified:
+            return
+        if session.rotate_requested and session.session_id is not None:
+            self._delete(session.session_id)
+            session.session_id = None
+        now = self.clock()
+        user_id = session.get(USER_ID_KEY)
+        user_id = user_id if isinstance(user_id, int) else None
+        expires_at = now + (self.lifetime if user_id is not None else ANONYMOUS_LIFETIME)
+        data = dict(session)
+        with self.database.session() as db:
+            if session.session_id is None:
+                session.session_id = secrets.token_urlsafe(32)
+                db.add(WebSession(id_hash=session_id_hash(session.session_id), user_id=user_id, data=data,
+                                  created_at=now, expires_at=expires_at))
+            else:
+                row = db.get(WebSession, session_id_hash(session.session_id))
+                if row is None:  # signed out meanwhile, or its account disabled: stay out
+                    return
+                row.data = data
+                row.user_id = user_id
+                expires_at = row.expires_at
+        response.set_cookie(
+            COOKIE_NAME, session.session_id, expires=expires_at, path=path, httponly=True,
+            secure=request.is_secure, samesite="Lax",
+        )
+
+    def _delete(self, session_id: str) -> None:
+        with self.database.session() as db:
+            db.execute(delete(WebSession).where(WebSession.id_hash == session_id_hash(session_id)))
