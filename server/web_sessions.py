@@ -113,8 +113,10 @@ class DatabaseSessionInterface(SessionInterface):
                 row.data = data
                 row.user_id = user_id
                 expires_at = row.expires_at
+        # Max-Age, not an absolute Expires: the browser's clock need not agree with the server's.
+        max_age_seconds = max(0, int((expires_at - now).total_seconds()))
         response.set_cookie(
-            COOKIE_NAME, session.session_id, expires=expires_at, path=path, httponly=True,
+            COOKIE_NAME, session.session_id, max_age=max_age_seconds, path=path, httponly=True,
             secure=request.is_secure, samesite="Lax",
         )
 
