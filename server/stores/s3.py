@@ -1,8 +1,9 @@
 """Screenshots in an S3-compatible bucket, reached through SigV4-presigned URLs.
 
-A PUT's signature covers Content-Type, Content-Length and, when the agent gave the sha256,
-``x-amz-checksum-sha256``: a store that checks checksums refuses other bytes, and registration
-compares the stored checksum (HEAD with checksum mode) where the store returns one.
+A PUT's signature covers Content-Type, Content-Length and ``x-amz-checksum-sha256`` (signing
+requires the sha256 in S3 mode): a store that checks checksums (S3; SeaweedFS: 400 BadDigest)
+refuses other bytes, and registration compares the stored checksum (HEAD with checksum mode)
+where the store returns one (moto returns none).
 """
 
 from __future__ import annotations

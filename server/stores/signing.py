@@ -36,9 +36,10 @@ def sign_upload(
 
     Refused: a malformed key (400 ``validation_error``/key), a key outside ``<prefix><username>/``
     (403 ``forbidden``/key), a content type other than image/jpeg (400/content_type), a size that is
-    not a positive whole number or over ``max_bytes`` (400/size_bytes), a sha256 that is not 64 hex
-    or does not match the key (400/sha256). The URL expires after 15 minutes. A relative (local
-    store) URL is made absolute with ``base_url`` (e.g. Flask's ``request.host_url``).
+    not a positive whole number or over ``max_bytes`` (400/size_bytes), a sha256 that is not 64 hex,
+    does not match the key or is missing for an S3 store (400/sha256). The URL expires after 15
+    minutes. A relative (local store) URL is made absolute with ``base_url`` (e.g. Flask's
+    ``request.host_url``).
     """
     parsed = check_key_owner(key, prefix=prefix, username=username)
     if content_type != JPEG_CONTENT_TYPE:
@@ -65,6 +66,10 @@ def sign_upload(
             raise RequestRefused(
                 "sha256 does not match the key", status=400, code="validation_error", field="sha256"
             )
+    elif store.mode == "s3":
+        # Only the signed checksum binds an S3 PUT to the bytes (the local store checks the key's
+        # digits on receipt): unsigned, SeaweedFS kept other bytes of the size and no checksum.
+        raise RequestRefused("sha256 is required", status=400, code="validation_error", field="sha256")
     signed = store.presign_put(
         key,
         content_type=JPEG_CONTENT_TYPE,
