@@ -204,7 +204,7 @@ def build_agent(
 
 def run_headless(settings: AgentSettings, prompter: TerminalPrompter) -> int:
     """Sign in on the terminal, run the engine until SIGTERM/SIGINT, then stop cleanly."""
-    client = ServerClient(settings.server_url)
+    client = ServerClient(settings.server_url, ca_bundle=settings.ca_bundle)
     log.info("server %s, agent files in %s", settings.server_url, settings.agent_dir)
     try:
         username, _offline = restore_or_sign_in(settings, client, prompter)
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_headless(settings, TerminalPrompter())
     from agent.window.launch import EXIT_NO_WINDOW, run_gui
 
-    exit_code = run_gui(settings, ServerClient(settings.server_url), build_agent)
+    exit_code = run_gui(settings, ServerClient(settings.server_url, ca_bundle=settings.ca_bundle), build_agent)
     if exit_code == EXIT_NO_WINDOW:  # e.g. Wayland without XWayland: Tk cannot open a window
         log.info("no window could be opened: running headless")
         return run_headless(settings, TerminalPrompter())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -94,10 +95,14 @@ class ServerClient:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         token: str | None = None,
         device: Device | None = None,
+        ca_bundle: Path | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.device = device  # sent with activity, upload signing and registration (issue 10 item 1)
         self._session = session or requests.Session()
+        # Given on every request, not as Session.verify: requests lets REQUESTS_CA_BUNDLE override
+        # a session's verify, and VINOVA_CA_BUNDLE is the one that must win (issue 14).
+        self._verify: str | bool = str(ca_bundle) if ca_bundle is not None else True
         self._timeout_seconds = timeout_seconds
         self._token = token
         self._lock = threading.Lock()
@@ -140,7 +145,13 @@ class ServerClient:
                 headers=all_headers,
                 params=params,
                 timeout=self._timeout_seconds,
+                verify=self._verify,
             )
+        except requests.exceptions.SSLError as exc:
+            raise TransientError(
+                f"{method} {path}: the server's TLS certificate is not trusted; if it is signed by your "
+                "own certificate authority, set VINOVA_CA_BUNDLE to that authority's PEM file"
+            ) from exc
         except requests.Timeout as exc:
             raise TransientError(f"{method} {path}: the server did not answer in time") from exc
         except requests.RequestException as exc:

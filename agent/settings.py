@@ -26,6 +26,7 @@ VARIABLES: Mapping[str, str] = {
     "VINOVA_SPOOL_MAX_MB": "spool_max_mb",
     "VINOVA_LOG_LEVEL": "log_level",
     "VINOVA_DEVICE_NAME": "device_name",
+    "VINOVA_CA_BUNDLE": "ca_bundle",
 }
 
 
@@ -53,6 +54,8 @@ class AgentSettings:
     spool_max_mb: int = 2048  # VINOVA_SPOOL_MAX_MB: captures pause (never delete) beyond this
     log_level: str = "INFO"
     device_name: str | None = None  # VINOVA_DEVICE_NAME: how this computer is named (default: host name)
+    # VINOVA_CA_BUNDLE: the PEM bundle the server's TLS certificate is verified with (default: the system's)
+    ca_bundle: Path | None = None
 
     @classmethod
     def load(
@@ -96,6 +99,10 @@ class AgentSettings:
             message = device_name_error(values["device_name"])
             if message is not None:
                 errors["VINOVA_DEVICE_NAME"] = message
+        if "ca_bundle" in values:
+            bundle = values["ca_bundle"] = Path(values["ca_bundle"]).expanduser()
+            if not bundle.is_file():
+                errors["VINOVA_CA_BUNDLE"] = f"must be a PEM file of CA certificates; {bundle} is not a file"
         if errors:
             raise ConfigError(errors)
         return cls(**values)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, only when one is missing.
 # xvfb/xdotool/x11-utils: a real X server and input; tesseract-ocr: the judge of blur;
-# chromium: the browser Playwright drives; oathtool: an independent TOTP/HOTP check.
+# chromium: the browser Playwright drives; oathtool: an independent TOTP/HOTP check;
+# haproxy: the load balancer in front of several server nodes; openssl: the test's own CA and certificate.
 set -euo pipefail
-packages=(xvfb xdotool x11-utils tesseract-ocr oathtool chromium)
+packages=(xvfb xdotool x11-utils tesseract-ocr oathtool chromium haproxy openssl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask, Response, request
 from support import free_port, live_server
 
@@ -210,3 +212,42 @@ def test_a_sign_in_refusal_with_retry_after_inf_is_said_not_crashed(scripted: tu
     with pytest.raises(AuthError) as caught:
         ServerClient(url).login("ann", "pw")
     assert caught.value.retry_after_seconds is None
+
+
+class RecordingSession(requests.Session):
+    """A Session that records each request's keywords and answers from ``outcome`` (no network)."""
+
+    def __init__(self, outcome: Exception | None = None) -> None:
+        super().__init__()
+        self.outcome = outcome
+        self.calls: list[dict[str, Any]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self.calls.append(kwargs)
+        if self.outcome is not None:
+            raise self.outcome
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b'{"username": "ann"}'
+        return response
+
+
+def test_the_ca_bundle_verifies_every_request_over_requests_own_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests lets REQUESTS_CA_BUNDLE override a Session's verify; VINOVA_CA_BUNDLE must win.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "other.pem"))
+    bundle = tmp_path / "company-ca.pem"
+    with RecordingSession() as session:
+        client = ServerClient("https://vinova.example", session=session, token="t", ca_bundle=bundle)
+        assert client.whoami() == {"username": "ann"}
+        ServerClient("https://vinova.example", session=session, token="t").whoami()
+    assert [call["verify"] for call in session.calls] == [str(bundle), True]
+
+
+def test_an_untrusted_certificate_is_said_plainly_and_names_the_setting() -> None:
+    with RecordingSession(requests.exceptions.SSLError("certificate verify failed")) as session:
+        client = ServerClient("https://vinova.example", session=session)
+        with pytest.raises(TransientError) as caught:
+            client.login("ann", "pw")
+    assert "not trusted" in str(caught.value) and "VINOVA_CA_BUNDLE" in str(caught.value)

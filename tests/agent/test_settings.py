@@ -46,3 +46,15 @@ def test_loading_creates_no_file_or_folder(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     settings = AgentSettings(agent_dir=agent_dir)
     assert settings.prepare_agent_dir() == agent_dir and agent_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_ca_bundle_is_a_path_to_an_existing_file(tmp_path: Path) -> None:
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = AgentSettings.load(environ={"VINOVA_CA_BUNDLE": str(bundle)}, dotenv_paths=())
+    assert settings.ca_bundle == bundle
+    assert AgentSettings.load(environ={"VINOVA_CA_BUNDLE": ""}, dotenv_paths=()).ca_bundle is None
+    with pytest.raises(ConfigError) as caught:
+        AgentSettings.load(environ={"VINOVA_CA_BUNDLE": str(tmp_path / "missing.pem")}, dotenv_paths=())
+    assert set(caught.value.errors) == {"VINOVA_CA_BUNDLE"}
+    assert "missing.pem" in caught.value.errors["VINOVA_CA_BUNDLE"]
