@@ -21,14 +21,21 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from auth_manager import ServerAuth
 from contract.errors import AuthError, ConfigError, RequestRefused, TransientError
 from server import cli
-from server.api import activity, auth, config, screenshots, users
-from server.context import EXTENSION_KEY, ServerContext, build_mailer, make_object_store, services_of
+from server.api import activity, auth, config, health, screenshots, users
+from server.context import (
+    EXTENSION_KEY,
+    ServerContext,
+    build_mailer,
+    make_object_store,
+    make_storage_check,
+    services_of,
+)
 from server.data_dir import secure_data_folders
 from server.db.database import Database
 from server.pages import admin, diary
-from server.settings import load_settings, provision_secret_key
+from server.settings import is_sqlite_url, load_settings, provision_secret_key
 from server.stores.local import LOCAL_URL_BASE
-from server.web import error_response, page_security_headers
+from server.web import error_response, page_security_headers, transport_security_headers
 from server.web_sessions import COOKIE_NAME, DatabaseSessionInterface
 
 logger = logging.getLogger(__name__)
@@ -125,7 +132,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     security_headers = page_security_headers(settings.values)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     object_store = make_object_store(settings.values, settings.data_dir, settings.secret_key.encode())
-    app.extensions[EXTENSION_KEY] = ServerContext(settings, database, mailer, server_auth, object_store)
+    if object_store.mode == "local" and not is_sqlite_url(settings.database_url):
+        # Several nodes on one database each keep their own screenshots unless the folder is shared.
+        logger.warning(
+            "screenshots are kept in %s on this node: with several server nodes every node needs the same "
+            "VINOVA_DATA_DIR (a shared folder) or set S3_BUCKET", settings.data_dir / "screenshots",
+        )
+    app.extensions[EXTENSION_KEY] = ServerContext(
+        settings, database, mailer, server_auth, object_store,
+        storage_check=make_storage_check(settings.values, settings.data_dir),
+    )
 
     @app.before_request
     def start_request() -> None:
@@ -141,12 +157,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "-")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        for name, value in security_headers.items():
+        for name, value in (security_headers | transport_security_headers()).items():
             response.headers.setdefault(name, value)
         return response
 
     _register_error_handlers(app)
-    for module in (auth, config, users, activity, screenshots, admin, diary):
+    # health first: its /health (database and store) answers before auth's older plain one.
+    for module in (health, auth, config, users, activity, screenshots, admin, diary):
         app.register_blueprint(module.blueprint)
     cli.register(app)
     return app
@@ -178,7 +195,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     import waitress
 
-    waitress.serve(app, host=arguments.host, port=arguments.port, threads=8)
+    # waitress deletes X-Forwarded-* headers unless told otherwise; with trusted proxies ProxyFix
+    # (create_app) reads exactly VINOVA_TRUSTED_PROXIES hops of them, so waitress must pass them on.
+    keep_proxy_headers = services_of(app).settings.trusted_proxies > 0
+    waitress.serve(app, host=arguments.host, port=arguments.port, threads=8,
+                   clear_untrusted_proxy_headers=not keep_proxy_headers)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from server.mailer import FileOutbox, Mailer, SmtpMailer
 from server.settings import ServerSettings
 from server.stores.local import LocalObjectStore
 from server.stores.objectstore import ObjectStore
+from server.stores.reachability import CachedCheck, StorageCheck, local_folder_check, s3_bucket_check
 from server.stores.s3 import S3ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class ServerContext:
     mailer: Mailer
     auth: ServerAuth
     object_store: ObjectStore
+    # GET /health's look at the object store (cached a few seconds): "ok" or what failed.
+    storage_check: StorageCheck
 
     def now(self) -> datetime:
         """The server's clock (tz-aware UTC; a fake one in tests)."""
@@ -68,6 +71,16 @@ def make_object_store(environ_like: Mapping[str, str], data_dir: Path, secret_ke
     root = data_dir / "screenshots"
     logger.info("screenshots are stored on this server under %s (no S3_BUCKET set)", root)
     return LocalObjectStore(root, secret_key, prefix)
+
+
+def make_storage_check(environ_like: Mapping[str, str], data_dir: Path) -> StorageCheck:
+    """The cheapest reachability check of the store :func:`make_object_store` picks, cached a few seconds."""
+    bucket = environ_like.get("S3_BUCKET", "").strip()
+    if bucket:
+        endpoint_url = environ_like.get("S3_ENDPOINT_URL") or None
+        region = environ_like.get("AWS_REGION") or environ_like.get("AWS_DEFAULT_REGION") or None
+        return CachedCheck(s3_bucket_check(bucket, region, endpoint_url))
+    return CachedCheck(local_folder_check(data_dir / "screenshots"))
 
 
 def services_of(app: Flask) -> ServerContext:

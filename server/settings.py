@@ -97,6 +97,11 @@ def _layered_values(overrides: Mapping[str, Any]) -> dict[str, str]:
     return layered_values(DEFAULTS, [Path(env_file)] if env_file else [], os.environ, explicit)
 
 
+def is_sqlite_url(database_url: str) -> bool:
+    """Whether ``database_url`` is a SQLite database (one server process on one machine)."""
+    return database_url.split(":", 1)[0].split("+", 1)[0].strip().lower() == "sqlite"
+
+
 def _parse_int(values: Mapping[str, str], name: str, minimum: int, maximum: int) -> int:
     raw = values[name].strip()
     try:
@@ -122,19 +127,41 @@ def provision_secret_key(settings: ServerSettings) -> ServerSettings:
 
     The server calls this once on start (loading settings never writes files); the first start
     without ``VINOVA_SECRET_KEY`` generates the key into ``<data dir>/secret_key``, mode 0600.
+    Race-free for gunicorn workers starting together: the key is written whole to a temp file and
+    published with a hard link, which fails when another worker published first; that one's key is read.
     """
     if settings.secret_key:
         return settings
     path = settings.data_dir / SECRET_KEY_FILE_NAME
-    if path.is_file():
-        return replace(settings, secret_key=path.read_text(encoding="ascii").strip())
+    try:
+        return replace(settings, secret_key=_read_secret_key(path))
+    except FileNotFoundError:
+        pass
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(draft, path)
+    except FileExistsError:
+        return replace(settings, secret_key=_read_secret_key(path))
+    finally:
+        draft.unlink(missing_ok=True)
     logger.info("generated a new secret key in %s", path)
     return replace(settings, secret_key=key)
+
+
+def _read_secret_key(path: Path) -> str:
+    """The key kept in ``path``; FileNotFoundError when there is none, ConfigError when it is unusable."""
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 16:
+        message = f"{path} holds no usable key: delete it, or set the variable"
+        raise ConfigError({"VINOVA_SECRET_KEY": message})
+    return key
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
@@ -172,6 +199,12 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
     secret_key = values["VINOVA_SECRET_KEY"].strip()
     if secret_key and len(secret_key) < 16:
         raise ConfigError({"VINOVA_SECRET_KEY": "must be at least 16 characters"})
+    if not secret_key and not is_sqlite_url(database_url):
+        # A generated key is one node's own: codes and cookies signed by one node would fail on the next.
+        raise ConfigError({"VINOVA_SECRET_KEY": (
+            "is required when VINOVA_DATABASE_URL is not SQLite: give every server node the same key "
+            "of at least 16 characters, e.g. from: python -c \"import secrets; print(secrets.token_hex(32))\""
+        )})
     return ServerSettings(
         data_dir=data_dir,
         database_url=database_url,

@@ -57,6 +57,15 @@ def page_security_headers(values: Mapping[str, str]) -> dict[str, str]:
     return {"X-Frame-Options": "DENY", "Content-Security-Policy": policy, "Referrer-Policy": "same-origin"}
 
 
+# One year, as browsers' preload lists expect; sent only over HTTPS (RFC 6797 says to ignore it over HTTP).
+HSTS_VALUE = "max-age=31536000"
+
+
+def transport_security_headers() -> dict[str, str]:
+    """HSTS when this request came over HTTPS (directly, or said so by a trusted proxy); none otherwise."""
+    return {"Strict-Transport-Security": HSTS_VALUE} if request.is_secure else {}
+
+
 def error_response(error: RequestRefused) -> Response:
     """The one JSON error answer of docs/API.md: ``error.to_json()`` with its status and Retry-After."""
     response = jsonify(error.to_json())

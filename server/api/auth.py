@@ -1,4 +1,4 @@
-"""The sign-in API: password then the mailed code, resend, sign-out, who am I; and the health check."""
+"""The sign-in API: password then the mailed code, resend, sign-out, who am I."""
 
 from __future__ import annotations
 
@@ -15,12 +15,6 @@ from server.web import (
 )
 
 blueprint = Blueprint("auth", __name__)
-
-
-@blueprint.get("/health")
-def health() -> Response:
-    """``{"status": "ok"}`` while the server serves."""
-    return jsonify({"status": "ok"})
 
 
 @blueprint.post("/auth/login")

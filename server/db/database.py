@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,14 +12,23 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from contract.errors import TransientError
 
 logger = logging.getLogger(__name__)
 
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The PostgreSQL advisory lock every node takes around its migration ("vinova" in ASCII): nodes started
+# together upgrade one after the other, so the schema is migrated once (issue 14). Database-wide.
+MIGRATION_LOCK_KEY = 0x76696E6F7661
+MIGRATION_LOCK_SUFFIX = ".migrate-lock"
+# A database host that drops packets must not hold a start or a health check for minutes.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
@@ -39,6 +49,8 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             connect_args = {"timeout": 30, "check_same_thread": False}
+        elif self.dialect_name == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if self.dialect_name == "sqlite":
             event.listen(self.engine, "connect", _enable_sqlite_foreign_keys)
@@ -57,13 +69,57 @@ class Database:
         return config
 
     def migrate(self) -> None:
-        """Create or upgrade the schema to the newest migration (a no-op when already there)."""
-        before = self.current_revision()
-        with self.engine.begin() as connection:
-            command.upgrade(self._alembic_config(connection), "head")
-        after = self.current_revision()
+        """Create or upgrade the schema to the newest migration (a no-op when already there).
+
+        Serialised between processes (PostgreSQL: an advisory lock; SQLite: a lock file beside the
+        database), so nodes or gunicorn workers starting together never run the same upgrade twice.
+        """
+        with self._migration_lock():
+            before = self.current_revision()
+            with self.engine.begin() as connection:
+                command.upgrade(self._alembic_config(connection), "head")
+            after = self.current_revision()
         if before != after:
             logger.info("database schema upgraded from %s to %s", before, after)
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Hold the one migration lock of this database while the block runs."""
+        if self.dialect_name == "postgresql":
+            with self.engine.connect() as connection:
+                # Session-level: held across the upgrade's own transactions, freed if this process dies.
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    connection.commit()
+            return
+        database_file = make_url(self.url).database
+        if self.dialect_name != "sqlite" or not database_file or database_file == ":memory:":
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # Windows: one waitress process, nothing to serialise with
+            yield
+            return
+        # A file of its own: closing any descriptor of vinova.db itself would drop SQLite's own locks.
+        descriptor = os.open(f"{database_file}{MIGRATION_LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the flock
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``; TransientError when the database cannot be reached."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise TransientError(f"the database is unreachable: {type(exc).__name__}") from exc
 
     def current_revision(self) -> str | None:
         """The Alembic revision the database is at (None for an empty database)."""

@@ -362,7 +362,6 @@ def test_a_browser_sign_in_through_haproxy_holds_on_every_node(deployment: Deplo
 # Measured: waitress 3 removes X-Forwarded-* before the app sees them unless it is told to keep them
 # (clear_untrusted_proxy_headers), so under `python app.py` VINOVA_TRUSTED_PROXIES changes nothing:
 # no Secure cookie, and every client counts as the proxy's address for the sign-in limits.
-@pytest.mark.xfail(reason="app.py: waitress drops X-Forwarded-Proto before ProxyFix", strict=True)
 def test_over_https_the_session_cookie_is_secure_and_over_plain_http_it_is_not(
     deployment: Deployment,
 ) -> None:
@@ -372,7 +371,6 @@ def test_over_https_the_session_cookie_is_secure_and_over_plain_http_it_is_not(
     assert "; secure" in secure.headers["Set-Cookie"].lower()
 
 
-@pytest.mark.xfail(reason="HSTS is not sent yet (issue 14, server side)", strict=True)
 def test_https_answers_carry_hsts_and_plain_http_ones_do_not(deployment: Deployment) -> None:
     secure = deployment.call("GET", f"{deployment.cluster.url}/health")
     assert "max-age=" in secure.headers.get("Strict-Transport-Security", "")

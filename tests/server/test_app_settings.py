@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,3 +73,75 @@ def test_env_example_lists_every_server_variable_with_a_comment() -> None:
         index = next((i for i, line in enumerate(lines) if line.startswith(f"{name}=")), None)
         assert index is not None, f"{name} missing from .env.example"
         assert lines[index - 1].startswith("# "), f"{name} has no comment line"
+
+
+# --------------------------------------------------------------------------- several nodes (issue 14)
+POSTGRES_URL = "postgresql+psycopg://vinova@127.0.0.1:1/vinova"
+
+
+def test_a_non_sqlite_database_without_a_secret_key_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    from app import create_app
+
+    with pytest.raises(ConfigError) as caught:
+        create_app({"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data"),
+                    "VINOVA_DATABASE_URL": POSTGRES_URL, "VINOVA_SECRET_KEY": ""})
+    assert set(caught.value.errors) == {"VINOVA_SECRET_KEY"}
+    assert "not SQLite" in caught.value.errors["VINOVA_SECRET_KEY"]
+    assert not (tmp_path / "data" / server_settings.SECRET_KEY_FILE_NAME).exists()  # none generated
+
+
+def test_sqlite_without_a_secret_key_still_starts(tmp_path: Path) -> None:
+    settings = load_settings({"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data"),
+                              "VINOVA_SECRET_KEY": ""})
+    assert settings.secret_key == "" and settings.database_url.startswith("sqlite:")
+
+
+def test_python_app_py_without_a_secret_key_on_postgresql_exits_with_a_plain_message(tmp_path: Path) -> None:
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("VINOVA_", "SMTP_", "MAIL_", "S3_"))}
+    environment.update({"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data"),
+                        "VINOVA_DATABASE_URL": POSTGRES_URL})
+    finished = subprocess.run(
+        [sys.executable, "app.py", "--port", "1"], cwd=PROJECT_DIR, env=environment, capture_output=True,
+        text=True, timeout=60, check=False,
+    )
+    assert finished.returncode != 0
+    assert "VINOVA_SECRET_KEY" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert finished.stdout == ""
+
+
+def test_workers_starting_together_all_get_the_one_generated_secret_key(tmp_path: Path) -> None:
+    overrides = {"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data")}
+    worker_count = 16
+    barrier = threading.Barrier(worker_count)
+    keys: list[str] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        settings = load_settings(overrides)
+        barrier.wait()
+        try:
+            keys.append(server_settings.provision_secret_key(settings).secret_key)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(worker_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert failures == []
+    assert len(keys) == worker_count and len(set(keys)) == 1 and len(keys[0]) == 64
+    names = sorted(path.name for path in (tmp_path / "data").iterdir())
+    assert names == [server_settings.SECRET_KEY_FILE_NAME]  # no draft left behind
+
+
+def test_an_empty_secret_key_file_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / server_settings.SECRET_KEY_FILE_NAME).write_text("\n")
+    with pytest.raises(ConfigError) as caught:
+        server_settings.provision_secret_key(
+            load_settings({"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data")})
+        )
+    assert set(caught.value.errors) == {"VINOVA_SECRET_KEY"}

@@ -85,6 +85,36 @@ def test_migrating_twice_is_a_no_op_and_keeps_the_data(database: Database) -> No
         assert session.scalar(select(User.username)) == "ann"
 
 
+def test_migrations_started_together_run_one_after_the_other_and_once(database_url: str) -> None:
+    """Nodes (or gunicorn workers) starting at once: each migrate() waits for the migration lock."""
+    import threading
+
+    databases = [Database(database_url) for _ in range(6)]
+    barrier = threading.Barrier(len(databases))
+    failures: list[BaseException] = []
+
+    def start(database: Database) -> None:
+        barrier.wait()
+        try:
+            database.migrate()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(database,)) for database in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert failures == []
+        assert {database.current_revision() for database in databases} == {head_revision()}
+        with databases[0].engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+    finally:
+        for database in databases:
+            database.dispose()
+
+
 def test_the_models_match_the_migrations(database: Database) -> None:
     database.migrate()
     with database.engine.connect() as connection:

@@ -1,0 +1,190 @@
+"""Server nodes starting for real: ten ``python app.py`` at once on one empty PostgreSQL schema, and gunicorn.
+
+The schema comes from ``VINOVA_TEST_DATABASE_URL`` like the ``database_url`` fixture's: a fresh
+schema per test, reached through ``?options=-csearch_path%3D<schema>`` in the URL, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pytest
+import requests
+from support import free_port, wait_until
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+POSTGRES_ENV = "VINOVA_TEST_DATABASE_URL"
+NODE_COUNT = 10
+SECRET_KEY = "node-start-test-secret-key"
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Process:
+    """A started server process, its port and its log file."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        """The process's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        """Everything the process logged so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        """Terminate the process (kill it when it does not stop within 10 s)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def clean_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The test's environment without any Vinova, mail or S3 setting, plus ``extra``."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("VINOVA_", "SMTP_", "MAIL_", "S3_"))}
+    environment.update({"VINOVA_ENV_FILE": "", "PYTHONUNBUFFERED": "1", **extra})
+    return environment
+
+
+def start(command: list[str], directory: Path, port: int, environment: Mapping[str, str]) -> Process:
+    """Start ``command`` in ``directory`` (its own data folder), logging to ``directory/server.log``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env={**environment, "VINOVA_DATA_DIR": str(directory / "data")},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    return Process(process, port, log_path)
+
+
+def healthy(server: Process) -> bool:
+    """True once ``GET /health`` answers 200; fails the test when the process has exited."""
+    if server.process.poll() is not None:
+        raise AssertionError(f"the server on port {server.port} exited:\n{server.log()[-3000:]}")
+    try:
+        with requests.get(f"{server.url}/health", timeout=2) as answer:
+            return answer.status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema's URL (skipped without VINOVA_TEST_DATABASE_URL)."""
+    base_url = os.environ.get(POSTGRES_ENV)
+    if not base_url:
+        pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}")
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def test_ten_nodes_started_at_once_on_an_empty_database_all_serve_and_migrate_it_once(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, text
+
+    from server.db.database import MIGRATIONS_DIR
+
+    environment = clean_environment({"VINOVA_DATABASE_URL": postgres_schema_url,
+                                     "VINOVA_SECRET_KEY": SECRET_KEY})
+    started_at = time.monotonic()
+    nodes = []
+    try:
+        for number in range(NODE_COUNT):
+            port = free_port()
+            nodes.append(start([sys.executable, "app.py", "--port", str(port)], tmp_path / f"node{number}",
+                               port, environment))
+        for node in nodes:
+            wait_until(partial(healthy, node), timeout=120, interval=0.1,
+                       message=f"node on port {node.port} to serve /health")
+        all_serving_seconds = time.monotonic() - started_at
+        print(f"{NODE_COUNT} nodes serving {all_serving_seconds:.1f} s after the first started")
+    finally:
+        for node in nodes:
+            node.stop()
+    logs = [node.log() for node in nodes]
+    for log in logs:
+        assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
+    assert sum("database schema upgraded from None" in log for log in logs) == 1  # migrated once
+    engine = create_engine(postgres_schema_url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    finally:
+        engine.dispose()
+    assert versions == [ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()]
+
+
+def test_gunicorn_with_two_workers_on_sqlite_shares_one_key_and_sign_in_holds_across_workers(
+    tmp_path: Path,
+) -> None:
+    if sys.platform == "win32":
+        pytest.skip("gunicorn runs on Unix only")
+    from server_support import latest_code, sign_in
+
+    port = free_port()
+    environment = clean_environment({})
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
+               "--access-logfile", "-", "--access-logformat", "worker=%(p)s %(m)s %(U)s %(s)s",
+               "app:create_app()"]
+    server = start(command, tmp_path / "gunicorn", port, environment)
+    data_dir = tmp_path / "gunicorn" / "data"
+    try:
+        wait_until(lambda: server.log().count("Booting worker") == 2 and healthy(server), timeout=60,
+                   message="gunicorn's two workers to serve")
+        created = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", "create-user", "ann",
+             "--email", "ann@example.com", "--password-stdin"],
+            cwd=PROJECT_DIR, env={**environment, "VINOVA_DATA_DIR": str(data_dir)},
+            input="correct horse battery\n", capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert created.returncode == 0, created.stderr
+        tokens = [sign_in(server.url, "ann", "correct horse battery",
+                          lambda: latest_code(data_dir, "ann@example.com")) for _ in range(4)]
+        statuses = []
+        for token in tokens * 5:
+            with requests.get(f"{server.url}/auth/me", headers={"Authorization": f"Bearer {token}"},
+                              timeout=10) as answer:
+                statuses.append(answer.status_code)
+    finally:
+        server.stop()
+    assert statuses == [200] * 20
+    log = server.log()
+    assert "Traceback" not in log, log[-3000:]
+    served = [line.split()[0] for line in log.splitlines()
+              if line.startswith("worker=") and " /auth/" in line and line.endswith(" 200")]
+    assert len(served) == 4 * 2 + 20
+    assert len(set(served)) == 2, "both workers served sign-ins and tokens"
+    assert (data_dir / "secret_key").is_file()
+    assert not [path.name for path in data_dir.iterdir() if path.name.startswith(".secret_key")]
