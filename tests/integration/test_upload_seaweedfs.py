@@ -27,7 +27,7 @@ from seaweed_support import SeaweedS3, running_seaweedfs, weed_binary
 from server_support import Server, ServerSetup
 
 from agent.spool import CaptureRecord
-from agent.uploaders import PresignedUploader
+from agent.uploaders import DirectS3Uploader, PresignedUploader
 from contract.errors import PermanentError
 from contract.screenshots import SignedUpload, object_key
 
@@ -250,4 +250,22 @@ def test_the_agent_re_signs_an_expired_url_and_refuses_bytes_the_store_refuses(
             PresignedUploader(sign_for_agent(stale_first=False), session).put(
                 replaced.record(tmp_path), replaced.other_bytes()
             )
+    assert head(seaweed, replaced.key) is None
+
+
+def test_direct_mode_stores_the_capture_with_its_checksum_and_the_store_refuses_other_bytes(
+    server: Server, seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    capture, replaced = make_capture(server, seed=7), make_capture(server, seed=8)
+    uploader = DirectS3Uploader(seaweed.client(), BUCKET)
+    uploader.put(capture.record(tmp_path), capture.data)
+    stored = head(seaweed, capture.key)
+    assert stored is not None
+    assert stored["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(capture.sha256)).decode()
+    body = seaweed.client().get_object(Bucket=BUCKET, Key=capture.key)["Body"]
+    with body:
+        assert body.read() == capture.data
+    # Bytes changed on the disk after the capture was hashed: the store itself refuses them.
+    with pytest.raises(PermanentError, match="BadDigest"):
+        uploader.put(replaced.record(tmp_path), replaced.other_bytes())
     assert head(seaweed, replaced.key) is None
