@@ -176,6 +176,9 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+CONNECTION_LIMIT = 4096
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the app with waitress (or Flask's dev server with --debug)."""
     parser = argparse.ArgumentParser(description="Vinova config server")
@@ -198,8 +201,11 @@ def main(argv: list[str] | None = None) -> None:
     # waitress deletes X-Forwarded-* headers unless told otherwise; with trusted proxies ProxyFix
     # (create_app) reads exactly VINOVA_TRUSTED_PROXIES hops of them, so waitress must pass them on.
     keep_proxy_headers = services_of(app).settings.trusted_proxies > 0
+    # Agents keep their connection open between calls a minute apart: waitress's default of 100
+    # connections (and select(), which stops near 1,024 sockets) would lock the rest out.
     waitress.serve(app, host=arguments.host, port=arguments.port, threads=8,
-                   clear_untrusted_proxy_headers=not keep_proxy_headers)
+                   clear_untrusted_proxy_headers=not keep_proxy_headers,
+                   connection_limit=CONNECTION_LIMIT, asyncore_use_poll=True)
 
 
 if __name__ == "__main__":

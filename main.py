@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_headless(settings, TerminalPrompter())
     from agent.window.launch import EXIT_NO_WINDOW, run_gui
 
-    exit_code = run_gui(settings, ServerClient(settings.server_url, ca_bundle=settings.ca_bundle), build_agent)
+    client = ServerClient(settings.server_url, ca_bundle=settings.ca_bundle)
+    exit_code = run_gui(settings, client, build_agent)
     if exit_code == EXIT_NO_WINDOW:  # e.g. Wayland without XWayland: Tk cannot open a window
         log.info("no window could be opened: running headless")
         return run_headless(settings, TerminalPrompter())
