@@ -16,16 +16,14 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import sqlalchemy
 from load_agents import Target
 from seaweed_support import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3, free_port_pairs, weed_binary
-from support import free_port, port_open, wait_until
+from support import free_port, port_open, postgres_schema, wait_until
 
 BUCKET = "vinova-load"
 NODE_COUNT = 2
@@ -95,21 +93,6 @@ def seaweedfs(directory: Path) -> Iterator[tuple[SeaweedS3, subprocess.Popen[byt
         process.wait(10)
 
 
-@contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
-    """A fresh schema on ``base_url``; yields a URL whose search_path is that schema."""
-    schema = f"load_{uuid.uuid4().hex[:10]}"
-    engine = sqlalchemy.create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 def postgres_pids() -> tuple[int, ...]:
     """Every PostgreSQL process on the machine (the database is shared; its CPU is reported apart)."""
     return tuple(p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster"))
@@ -126,7 +109,7 @@ def two_nodes(work: Path, agents: int, seed_users: Callable[[str, int], list[tup
         raise SystemExit("haproxy is not installed (apt-get install haproxy)")
     base_url = (os.environ.get("VINOVA_LOAD_DATABASE_URL") or os.environ.get("VINOVA_TEST_DATABASE_URL")
                 or DEFAULT_DATABASE_URL)
-    with postgres_schema(base_url) as database_url, seaweedfs(work / "seaweed") as (seaweed, weed):
+    with postgres_schema(base_url, "load") as database_url, seaweedfs(work / "seaweed") as (seaweed, weed):
         pairs = seed_users(database_url, agents)
         environ = {"VINOVA_DATABASE_URL": database_url, "S3_BUCKET": BUCKET,
                    "S3_ENDPOINT_URL": seaweed.endpoint_url, "AWS_REGION": REGION, **seaweed.environ()}

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from support import free_port, port_open, wait_until
+from support import free_port, port_open, postgres_schema, wait_until
 
 if TYPE_CHECKING:  # flask loads only for the tests that build a server
     from headless_support import AgentServer
@@ -118,8 +117,8 @@ class SmtpCapture:
         return self.messages_to(address)[-1]
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpCapture]:
+@contextmanager
+def running_smtp() -> Iterator[SmtpCapture]:
     """A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it receives."""
     from aiosmtpd.controller import Controller
 
@@ -140,12 +139,14 @@ def smtp_server() -> Iterator[SmtpCapture]:
         controller.stop()
 
 
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpCapture]:
+    """The SMTP server of one test (a module that needs one for longer uses :func:`running_smtp`)."""
+    with running_smtp() as capture:
+        yield capture
+
+
 # --------------------------------------------------------------------------- databases
-def _postgres_schema_url(base_url: str, schema: str) -> str:
-    separator = "&" if "?" in base_url else "?"
-    return f"{base_url}{separator}options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: SQLite in tmp_path, and PostgreSQL in its own schema when configured."""
@@ -155,18 +156,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     base_url = os.environ.get(POSTGRES_ENV)
     if not base_url:
         pytest.skip(f"PostgreSQL variant skipped: set {POSTGRES_ENV} (.ci/run sets it)")
-    import sqlalchemy
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _postgres_schema_url(base_url, schema)
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with postgres_schema(base_url) as url:
+        yield url
 
 
 # --------------------------------------------------------------------------- S3 API server

@@ -18,15 +18,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import requests
 from support import free_port, port_open, wait_until
@@ -36,49 +32,6 @@ HAPROXY_TEMPLATE = PROJECT_ROOT / "docs" / "deploy" / "haproxy.cfg"
 NODE_START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 _PLACEHOLDER = re.compile(r"\$\{(VINOVA_[A-Z0-9_]+)\}")
-
-
-# --------------------------------------------------------------------------- mail
-@dataclass
-class MailCapture:
-    """An aiosmtpd server keeping what it receives; reads like the ``smtp_server`` fixture's."""
-
-    host: str
-    port: int
-    messages: list[Message] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def messages_to(self, address: str) -> list[Message]:
-        """Messages whose To header contains ``address``, oldest first."""
-        with self.lock:
-            return [m for m in self.messages if address.lower() in str(m.get("To", "")).lower()]
-
-    def wait_for_message(self, address: str, count: int = 1, timeout: float = 10.0) -> Message:
-        """Wait until ``count`` messages reached ``address``; return the newest."""
-        wait_until(lambda: len(self.messages_to(address)) >= count, timeout, message=f"mail to {address}")
-        return self.messages_to(address)[-1]
-
-
-@contextmanager
-def running_mail() -> Iterator[MailCapture]:
-    """A real SMTP server on 127.0.0.1 for a whole module (the ``smtp_server`` fixture is per test)."""
-    from aiosmtpd.controller import Controller
-
-    capture = MailCapture("127.0.0.1", free_port())
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            message = message_from_bytes(envelope.original_content or envelope.content)
-            with capture.lock:
-                capture.messages.append(message)
-            return "250 Message accepted for delivery"
-
-    controller = Controller(Handler(), hostname=capture.host, port=capture.port)
-    controller.start()
-    try:
-        yield capture
-    finally:
-        controller.stop()
 
 
 # --------------------------------------------------------------------------- TLS

@@ -57,3 +57,23 @@ def live_server(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@contextmanager
+def postgres_schema(base_url: str, prefix: str = "t") -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server at ``base_url``, dropped afterwards; yields a URL using it."""
+    import uuid
+
+    import sqlalchemy
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import free_port, wait_until
+from support import free_port, postgres_schema, wait_until
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 POSTGRES_ENV = "VINOVA_TEST_DATABASE_URL"
@@ -94,19 +93,8 @@ def postgres_schema_url() -> Iterator[str]:
     base_url = os.environ.get(POSTGRES_ENV)
     if not base_url:
         pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}")
-    import sqlalchemy
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with postgres_schema(base_url) as url:
+        yield url
 
 
 def test_ten_nodes_started_at_once_on_an_empty_database_all_serve_and_migrate_it_once(

