@@ -35,10 +35,26 @@ SCHEMA: tuple[FieldSpec, ...] = (
     FieldSpec("battery_threshold", int, 20, "Suspend below battery", 0, 100, "percent"),
     FieldSpec("timezone", str, LOCAL_TIMEZONE, "Time zone (IANA name or \"local\")"),
     FieldSpec("jpeg_quality", int, 70, "JPEG quality", 30, 95),
+    # The employee's side (issue 12): each an organisation setting with a per-person override.
+    FieldSpec(
+        "employee_delete_window_minutes", int, 0, "A person may delete their screenshot for",
+        0, 10080, "minutes",
+    ),
+    FieldSpec("upload_delay_seconds", int, 0, "Hold captures on the device for",
+              0, 3600, "seconds"),
+    FieldSpec("notify_on_capture", bool, True, "Show a notice at each capture"),
+    FieldSpec("idle_prompt", bool, True, "Ask after idle whether it was work"),
+    # Issue 13: an organisation may make the agent start at sign-in without a way to turn it off.
+    FieldSpec("force_autostart", bool, False, "Always start the agent at sign-in"),
 )
 
 SCHEMA_BY_NAME: dict[str, FieldSpec] = {spec.name: spec for spec in SCHEMA}
 DEFAULTS: dict[str, Any] = {spec.name: spec.default for spec in SCHEMA}
+# Settings an older server may not serve; every other one must be in a complete config.
+ADDED_LATER = frozenset({
+    "employee_delete_window_minutes", "upload_delay_seconds", "notify_on_capture", "idle_prompt",
+    "force_autostart",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +70,21 @@ class AgentConfig:
     battery_threshold: int = 20
     timezone: str = LOCAL_TIMEZONE
     jpeg_quality: int = 70
+    employee_delete_window_minutes: int = 0
+    upload_delay_seconds: int = 0
+    notify_on_capture: bool = True
+    idle_prompt: bool = True
+    force_autostart: bool = False
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> AgentConfig:
-        """Validate a complete config (extra key ``version`` is ignored) and build it."""
+        """Validate a served config (extra key ``version`` is ignored) and build it.
+
+        A setting of ``ADDED_LATER`` the answer lacks takes its default: a server older than this agent
+        does not know it, and its answer is still good. Any other missing setting is an error.
+        """
         payload = {key: value for key, value in values.items() if key != "version"}
+        payload = {**{name: DEFAULTS[name] for name in ADDED_LATER}, **payload}
         return cls(**validate_config(payload, partial=False))
 
     def as_dict(self) -> dict[str, Any]:

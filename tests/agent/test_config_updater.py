@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from config_updater import ConfigPoller, describe_changes, load_cached_config
-from contract.config_schema import DEFAULTS, AgentConfig, validate_config, validate_overrides
+from contract.config_schema import ADDED_LATER, DEFAULTS, AgentConfig, validate_config, validate_overrides
 from contract.errors import ConfigError, PermanentError, SessionExpired, TransientError
 
 
@@ -47,6 +47,14 @@ def test_timezone_rejects_anything_else(zone: object) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config({"timezone": zone})
     assert list(caught.value.errors) == ["timezone"]
+
+
+def test_served_config_without_the_later_settings_takes_their_defaults() -> None:
+    older_server = {key: value for key, value in DEFAULTS.items() if key not in ADDED_LATER}
+    older_server["employee_delete_window_minutes"] = 15
+    config = AgentConfig.from_mapping(older_server)
+    assert config.employee_delete_window_minutes == 15 and config.idle_prompt is True
+    assert config.upload_delay_seconds == 0
 
 
 def test_complete_config_requires_every_key() -> None:
