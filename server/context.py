@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from flask import Flask, current_app
 
 from auth_manager import ServerAuth
 from contract.s3 import make_s3_client
+from server.db.config_data import EffectiveConfigCache
 from server.db.database import Database
 from server.mailer import FileOutbox, Mailer, SmtpMailer
 from server.settings import ServerSettings
@@ -36,6 +37,8 @@ class ServerContext:
     object_store: ObjectStore
     # GET /health's look at the object store (cached a few seconds): "ok" or what failed.
     storage_check: StorageCheck
+    # /get-config's effective configs by config version (server/db/config_data.py).
+    config_cache: EffectiveConfigCache = field(default_factory=EffectiveConfigCache)
 
     def now(self) -> datetime:
         """The server's clock (tz-aware UTC; a fake one in tests)."""

@@ -51,7 +51,7 @@ def post_activity() -> Response:
     principal = current_principal()
     context = services()
     batch = activity_data.parse_activity_batch(json_body(), context.now())
-    with context.database.session() as session:
+    with context.database.write_session() as session:
         activity_data.store_activity(session, principal.user_id, batch, context.now())
     if batch.refused:
         logger.info("activity of user %s: %d samples refused", principal.user_id, len(batch.refused))

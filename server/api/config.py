@@ -47,9 +47,9 @@ def _user_payload(session: Session, user: models.User) -> Response:
 def get_config() -> Response:
     """The caller's effective config; 304 when ``If-None-Match`` names the current ETag."""
     principal = current_principal()
-    with services().database.session() as session:
-        config = config_data.effective_config(session, principal.user_id)
-        version = config_data.config_version(session)
+    context = services()
+    with context.database.session() as session:
+        config, version = context.config_cache.lookup(session, principal.user_id)
     etag = config_etag(config, version)
     if request.if_none_match.contains(etag):
         response = Response(status=304)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +68,36 @@ def effective_config(session: Session, user_id: int) -> dict[str, Any]:
 def config_version(session: Session) -> int:
     """A number that grows with every config change: the newest audit id (0 before any edit)."""
     return int(session.scalar(select(func.max(ConfigAudit.id))) or 0)
+
+
+class EffectiveConfigCache:
+    """Effective configs by (user, config version): a /get-config poll reads one number, not two tables.
+
+    Every change of a global value or an override writes an audit row in its own transaction, so
+    the version (the newest audit id, the same on every node) names one effective config per user
+    for as long as it stands; a newer version empties the cache (issue 14: thousands of polls a minute).
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+        self._version = -1
+        self._entries: dict[int, dict[str, Any]] = {}
+
+    def lookup(self, session: Session, user_id: int) -> tuple[dict[str, Any], int]:
+        """The user's effective config and the config version it belongs to."""
+        version = config_version(session)
+        with self._lock:
+            found = self._entries.get(user_id) if version == self._version else None
+        if found is not None:
+            return dict(found), version
+        config = effective_config(session, user_id)  # read after the version: at least as new
+        with self._lock:
+            if version > self._version:
+                self._version, self._entries = version, {}
+            if version == self._version and len(self._entries) < self._max_entries:
+                self._entries[user_id] = config
+        return dict(config), version
 
 
 def _audit(

@@ -1,0 +1,81 @@
+"""The effective-config cache of /get-config: one number read per poll, never a stale config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from server.db import config_data
+from server.db.config_data import EffectiveConfigCache
+from server.db.database import Database
+from server.db.models import User
+
+AT = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+def add_user(database: Database, username: str) -> int:
+    with database.session() as session:
+        user = User(username=username, email=f"{username}@example.com", password_hash="x", is_admin=False,
+                    is_enabled=True, created_at=AT)
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+class StatementCount:
+    """Counts the statements run on an engine while it is attached."""
+
+    def __init__(self, database: Database) -> None:
+        self.statements: list[str] = []
+        event.listen(database.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+def test_a_repeated_poll_reads_only_the_version_and_a_change_is_served_at_once(database: Database) -> None:
+    ann, bob = add_user(database, "ann"), add_user(database, "bob")
+    cache = EffectiveConfigCache()
+    with database.session() as session:
+        first, version = cache.lookup(session, ann)
+    count = StatementCount(database)
+    with database.session() as session:
+        again, same_version = cache.lookup(session, ann)
+    assert (again, same_version) == (first, version)
+    assert len(count.statements) == 1 and "max" in count.statements[0].lower()
+
+    with database.session() as session:
+        user = session.get(User, ann)
+        assert user is not None
+        config_data.update_user_overrides(session, "root", user, {"blur_screenshots": True}, AT)
+    with database.session() as session:
+        changed, newer = cache.lookup(session, ann)
+        untouched, _ = cache.lookup(session, bob)
+    assert newer > version and changed["blur_screenshots"] is True and untouched["blur_screenshots"] is False
+
+    with database.session() as session:
+        config_data.update_global_config(session, "root", {"jpeg_quality": 40}, AT)
+    with database.session() as session:
+        assert cache.lookup(session, bob)[0]["jpeg_quality"] == 40
+        assert cache.lookup(session, ann)[0] == config_data.effective_config(session, ann)
+
+
+def test_a_cached_config_is_a_copy_the_caller_may_change(database: Database) -> None:
+    ann = add_user(database, "ann")
+    cache = EffectiveConfigCache()
+    with database.session() as session:
+        config, _ = cache.lookup(session, ann)
+        config["jpeg_quality"] = 1
+        assert cache.lookup(session, ann)[0]["jpeg_quality"] != 1
