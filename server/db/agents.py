@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,13 +58,6 @@ class DeviceStatus:
         }
 
 
-def _insert_function(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect not in {"postgresql", "sqlite"}:
-        raise RuntimeError(f"device upsert is not implemented for {dialect}")
-    return postgresql_insert if dialect == "postgresql" else sqlite_insert
-
-
 def upsert_device(
     session: Session, user_id: int, identity: DeviceIdentity | None, health: AgentHealth | None, at: datetime
 ) -> int:
@@ -75,20 +69,31 @@ def upsert_device(
     """
     uid = identity.id if identity is not None else DEFAULT_DEVICE_UID
     name = identity.name if identity is not None else DEFAULT_DEVICE_NAME
-    report = {name: getattr(health, name) for name in _REPORT_FIELDS} if health is not None else {}
-    row = {"user_id": user_id, "uid": uid, "name": name, "first_seen_at": at, "last_seen_at": at, **report}
+    row = {"user_id": user_id, "uid": uid, "name": name, "first_seen_at": at, "last_seen_at": at}
     if health is not None:
-        row["reported_at"] = at
-    statement = _insert_function(session)(Device).values(row)
+        row.update({field: getattr(health, field) for field in _REPORT_FIELDS}, reported_at=at)
+    dialect = session.get_bind().dialect.name
+    device_id = session.execute(_device_upsert(dialect, health is not None), row).scalar_one()
+    return int(device_id)
+
+
+@functools.cache
+def _device_upsert(dialect: str, with_report: bool) -> Any:
+    """upsert_device's statement, built once per dialect and shape; the row comes as parameters.
+
+    Built per call it cost more CPU than the database spent running it (issue 14's load).
+    """
+    if dialect not in {"postgresql", "sqlite"}:
+        raise RuntimeError(f"device upsert is not implemented for {dialect}")
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Device)
     table = Device.__table__.c
     excluded = statement.excluded
     updates: dict[str, Any] = {"name": excluded.name, "last_seen_at": excluded.last_seen_at}
-    if health is not None:
+    if with_report:
         updates.update({name: func.coalesce(excluded[name], table[name]) for name in _REPORT_FIELDS})
         updates["reported_at"] = excluded.reported_at
-    statement = statement.on_conflict_do_update(index_elements=["user_id", "uid"], set_=updates)
-    device_id = session.execute(statement.returning(Device.id)).scalar_one()
-    return int(device_id)
+    upsert = statement.on_conflict_do_update(index_elements=["user_id", "uid"], set_=updates)
+    return upsert.returning(Device.id)
 
 
 def device_id_of(session: Session, user_id: int, uid: str) -> int | None:

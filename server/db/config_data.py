@@ -65,9 +65,13 @@ def effective_config(session: Session, user_id: int) -> dict[str, Any]:
     return {**global_config(session), **user_overrides(session, user_id)}
 
 
+# Built once: every /get-config poll runs it.
+_NEWEST_AUDIT_ID = select(func.max(ConfigAudit.id))
+
+
 def config_version(session: Session) -> int:
     """A number that grows with every config change: the newest audit id (0 before any edit)."""
-    return int(session.scalar(select(func.max(ConfigAudit.id))) or 0)
+    return int(session.scalar(_NEWEST_AUDIT_ID) or 0)
 
 
 class EffectiveConfigCache:
