@@ -32,7 +32,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT), str(PROJECT / "tests"), str(Path(__file__).resolve().parent)]
 
 from bench_load import seed_users
-from load_agents import SCREENSHOT_BYTES
+from load_agents import capture_jpeg
 
 SECRET_KEY = "bench-requests-secret-key-" + "x" * 32
 
@@ -85,11 +85,11 @@ class Round:
                 self._screenshot(name, headers, minute)
 
     def _screenshot(self, name: str, headers: dict[str, str], minute: datetime) -> None:
-        payload = random.randbytes(SCREENSHOT_BYTES)
+        payload = capture_jpeg()
         digest = hashlib.sha256(payload).hexdigest()
         taken_at = minute + timedelta(seconds=random.randint(0, 59))
         key = f"{name}/{taken_at:%Y/%m/%d/%H%M%S}Z-{digest[:16]}.jpg"
-        common = {"key": key, "size_bytes": SCREENSHOT_BYTES, "sha256": digest,
+        common = {"key": key, "size_bytes": len(payload), "sha256": digest,
                   "device_id": self.devices[name]}
         signed = self._timed("sign", (200,), "POST", "/uploads/sign",
                              json={**common, "content_type": "image/jpeg"}, headers=headers)

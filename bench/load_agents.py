@@ -9,7 +9,9 @@ Every schedule starts at a random phase and each wake is jittered, so agents nev
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import io
 import json
 import random
 import time
@@ -24,8 +26,33 @@ CONFIG_PERIOD_S = 60.0
 ACTIVITY_PERIOD_S = 60.0
 SCREENSHOT_PERIOD_S = 300.0
 JITTER_S = 3.0
-SCREENSHOT_BYTES = 150 * 1024
+SCREENSHOT_BYTES = 150 * 1024  # about what a blurred 1080p capture weighs at the default quality
 TIMEOUT_S = 10.0  # the agent's own timeout (agent/client.py DEFAULT_TIMEOUT_SECONDS)
+
+
+@functools.cache
+def capture_jpeg(size_bytes: int = SCREENSHOT_BYTES) -> bytes:
+    """A real 1920x1080 JPEG of about ``size_bytes`` (made once): the server decodes it for its thumbnail.
+
+    Keys are per user and second, so every agent may send the same bytes.
+    """
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(1080)
+    image = Image.new("RGB", (1920, 1080), (236, 239, 244))
+    draw = ImageDraw.Draw(image)
+    for _ in range(600):  # windows and lines of text: a screen's mix of flat areas and edges
+        x, y = rng.randrange(1920), rng.randrange(1080)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        draw.rectangle((x, y, x + rng.randrange(8, 240), y + rng.randrange(2, 14)), fill=colour)
+    best = b""
+    for quality in range(30, 96, 5):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        if best and buffer.tell() > size_bytes:
+            break
+        best = buffer.getvalue()
+    return best
 
 
 @dataclass(frozen=True)
@@ -230,11 +257,11 @@ class SimulatedAgent:
 
     async def screenshot(self) -> None:
         """Sign an upload, PUT 150 KB to the URL it names (server or object store), register it."""
-        payload = random.randbytes(SCREENSHOT_BYTES)
+        payload = capture_jpeg()
         digest = hashlib.sha256(payload).hexdigest()
         taken_at = datetime.now(UTC).replace(microsecond=0)
         key = f"{self.upload_prefix}{self.username}/{taken_at:%Y/%m/%d/%H%M%S}Z-{digest[:16]}.jpg"
-        common = {"key": key, "size_bytes": SCREENSHOT_BYTES, "sha256": digest, "device_id": self.device_id}
+        common = {"key": key, "size_bytes": len(payload), "sha256": digest, "device_id": self.device_id}
         signed = await self._call("sign", "POST", "/uploads/sign", headers=self._headers(),
                                   json_body={**common, "content_type": "image/jpeg"})
         if signed is None:
