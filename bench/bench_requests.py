@@ -4,16 +4,18 @@ The load bench (bench_load.py) says how many agents a machine carries; this one 
 server's CPU goes, and it does not need a quiet machine: it counts this process's CPU time, not
 wall time. Each round makes the requests of one simulated agent-minute for ``--users`` users:
 ``GET /get-config`` with the ETag (304), ``POST /activity`` with one minute, and for every fifth
-user a screenshot (sign, PUT to the local store, register). SQLite and the local store by default,
-PostgreSQL with ``--database-url``.
+user a screenshot (sign, PUT to the local store, register). SQLite and the local store by default;
+``--postgres URL`` runs on a throwaway schema of that PostgreSQL server.
 
     .venv/bin/python bench/bench_requests.py --users 200 --rounds 5
     .venv/bin/python bench/bench_requests.py --profile 25      # the 25 costliest functions too
+    .venv/bin/python bench/bench_requests.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import hashlib
 import pstats
@@ -33,6 +35,7 @@ sys.path[:0] = [str(PROJECT), str(PROJECT / "tests"), str(Path(__file__).resolve
 
 from bench_load import seed_users
 from load_agents import capture_jpeg
+from support import postgres_schema
 
 SECRET_KEY = "bench-requests-secret-key-" + "x" * 32
 
@@ -109,11 +112,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5, help="agent-minutes measured (one warm-up before)")
     parser.add_argument("--no-screenshots", action="store_true")
-    parser.add_argument("--database-url", help="default: a new SQLite file")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server (default: a new SQLite file)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vinova-bench-requests-") as folder:
-        database_url = options.database_url or f"sqlite:///{folder}/vinova.db"
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="vinova-bench-requests-"))
+        database_url = (stack.enter_context(postgres_schema(options.postgres, "bench")) if options.postgres
+                        else f"sqlite:///{folder}/vinova.db")
         users = seed_users(database_url, options.users)
         app = build_app(database_url, Path(folder) / "data")
         measured = Round(app.test_client(), users)
@@ -131,7 +136,7 @@ def main() -> None:
     total_seconds = sum(measured.cpu_seconds.values())
     total_count = sum(measured.counts.values())
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {options.users} users x {options.rounds} rounds, "
-          f"{'PostgreSQL' if options.database_url else 'SQLite'}")
+          f"{'PostgreSQL' if options.postgres else 'SQLite'}")
     for kind in sorted(measured.counts):
         print(f"  {kind:9} {measured.counts[kind]:6} requests  "
               f"{measured.cpu_seconds[kind] / measured.counts[kind] * 1000:6.2f} ms CPU each")
