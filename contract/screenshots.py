@@ -19,6 +19,8 @@ JPEG_CONTENT_TYPE = "image/jpeg"
 
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# One image per monitor, numbered 0.. left to right; a desk with more is cut to the first 16.
+MAX_MONITORS = 16
 
 
 # <prefix><username>/<YYYY>/<MM>/<DD>/<HHMMSS>Z-<16 hex>.jpg; \Z, not $: "$" admits a trailing newline.
@@ -139,6 +141,7 @@ class ScreenshotRegistration:
     size_bytes: int
     sha256: str
     device_id: str | None = None
+    monitor: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The JSON body of docs/API.md (``taken_at`` as ISO 8601 with its offset; no device: left out)."""
@@ -153,6 +156,7 @@ class ScreenshotRegistration:
             "height": self.height,
             "size_bytes": self.size_bytes,
             "sha256": self.sha256,
+            "monitor": self.monitor,
         }
 
 
@@ -162,6 +166,7 @@ def validate_registration(
     """Check a ``POST /screenshots`` body; RequestRefused naming the first bad field.
 
     The key must be the caller's own and agree with ``taken_at`` (same UTC second) and ``sha256``.
+    ``monitor`` is optional (0 for agents that send one image of every screen).
     """
     if not isinstance(body, Mapping):
         raise RequestRefused("body must be a JSON object", status=400, code="bad_request")
@@ -205,6 +210,9 @@ def validate_registration(
         raise refuse("sha256", "must be 64 lowercase hex digits")
     if sha256[:16] != parsed.digest16:
         raise refuse("sha256", "does not match the key")
+    monitor = body.get("monitor", 0)
+    if isinstance(monitor, bool) or not isinstance(monitor, int) or not 0 <= monitor < MAX_MONITORS:
+        raise refuse("monitor", f"must be a whole number between 0 and {MAX_MONITORS - 1}")
     return ScreenshotRegistration(
         key=body["key"],
         taken_at=taken_at,
@@ -215,4 +223,5 @@ def validate_registration(
         size_bytes=numbers["size_bytes"],
         sha256=sha256,
         device_id=device_id,
+        monitor=monitor,
     )

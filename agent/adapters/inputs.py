@@ -277,7 +277,12 @@ class XScreenSaverIdleClock:
 
 
 def choose_idle_clock() -> IdleClock | None:
-    """The X idle counter where the X server offers XScreenSaver, else None (use the last-input time)."""
+    """The OS idle counter: XScreenSaver on X11, GetLastInputInfo on Windows, Quartz on macOS (which also
+    says which privacy permissions are missing); None where there is none (use the last-input time)."""
+    if sys.platform in ("win32", "darwin"):
+        from agent.adapters.idle_clocks import load_native_idle_clock
+
+        return load_native_idle_clock(sys.platform)
     if not _uses_x11():
         return None
     try:

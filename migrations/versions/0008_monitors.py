@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Nothing yet: the revision keeps its place in the chain while its change is built."""
+    """Add screenshots.monitor (0-based); every screenshot registered before it was of monitor 0."""
+    with op.batch_alter_table("screenshots") as batch:
+        batch.add_column(sa.Column("monitor", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
-    """Nothing yet."""
+    """Drop screenshots.monitor (the images of one moment stay, without their monitor's number)."""
+    with op.batch_alter_table("screenshots") as batch:
+        batch.drop_column("monitor")
