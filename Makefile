@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint unit apt-deps clean
+PORT ?= 5000
+
+.PHONY: run test lint unit apt-deps clean dist
 
 $(VENV)/.runtime-deps: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,19 +16,34 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.runtime-deps
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.build-deps: requirements-build.txt $(VENV)/.runtime-deps
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-build.txt
+	touch $@
+
 apt-deps:
 	scripts/install-apt.sh
 
 ## run: the server on embedded defaults (SQLite, local screenshot store, file outbox)
 run: $(VENV)/.runtime-deps
-	$(PY) scripts/run.py
+	$(PY) scripts/run.py --port $(PORT)
+
+## dist: the agent as one folder that runs without Python: dist/vinova/vinova (PyInstaller, packaging/)
+AGENT_SOURCES := $(wildcard *.py) $(shell find agent contract -name '*.py') \
+	packaging/vinova.spec packaging/vinova.png requirements.txt requirements-build.txt
+dist/vinova/vinova: $(VENV)/.build-deps $(AGENT_SOURCES)
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build \
+		packaging/vinova.spec
+	touch $@
+
+dist: dist/vinova/vinova
 
 ## test: install what the tests need, lint, type-check and run the whole suite
 # The in-process pynput listener tests run in their own pytest process: a Tk window created later
 # in a process whose listener was stopped segfaulted in Tk (see DEVELOPERS.md).
 LISTENER_TESTS := tests/integration/test_input_on_x.py tests/integration/test_idle_on_x.py
 
-test: apt-deps lint
+# tests/integration/test_dist.py runs the built executable from dist/ (rebuilt when a source changed).
+test: apt-deps lint dist
 	$(PY) -m pytest $(LISTENER_TESTS)
 	$(PY) -m pytest $(addprefix --ignore=,$(LISTENER_TESTS))
 
@@ -40,4 +57,4 @@ unit: $(VENV)/.dev-deps
 	$(PY) -m pytest -q -m "not integration" --ignore=tests/integration
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

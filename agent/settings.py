@@ -27,7 +27,10 @@ VARIABLES: Mapping[str, str] = {
     "VINOVA_LOG_LEVEL": "log_level",
     "VINOVA_DEVICE_NAME": "device_name",
     "VINOVA_CA_BUNDLE": "ca_bundle",
+    "VINOVA_ALLOW_NO_INPUT": "allow_no_input",
 }
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 def default_agent_dir() -> Path:
@@ -56,6 +59,8 @@ class AgentSettings:
     device_name: str | None = None  # VINOVA_DEVICE_NAME: how this computer is named (default: host name)
     # VINOVA_CA_BUNDLE: the PEM bundle the server's TLS certificate is verified with (default: the system's)
     ca_bundle: Path | None = None
+    # VINOVA_ALLOW_NO_INPUT / --allow-no-input: run headless even where input cannot be tracked (no display)
+    allow_no_input: bool = False
 
     @classmethod
     def load(
@@ -65,7 +70,10 @@ class AgentSettings:
         dotenv_paths: tuple[Path, ...] | None = None,
     ) -> AgentSettings:
         """Defaults < ``.env`` < environment < command-line flags; a bad value raises ConfigError."""
-        project_env = Path(__file__).resolve().parents[1] / ".env"
+        # The built app reads the .env beside its executable (an admin may ship one with the server URL).
+        frozen = getattr(sys, "frozen", False)
+        program_dir = Path(sys.executable).parent if frozen else Path(__file__).resolve().parents[1]
+        project_env = program_dir / ".env"
         paths = dotenv_paths if dotenv_paths is not None else (project_env, Path(".env"))
         variable_of = {attribute: variable for variable, attribute in VARIABLES.items()}
         flag_values = {
@@ -103,6 +111,11 @@ class AgentSettings:
             bundle = values["ca_bundle"] = Path(values["ca_bundle"]).expanduser()
             if not bundle.is_file():
                 errors["VINOVA_CA_BUNDLE"] = f"must be a PEM file of CA certificates; {bundle} is not a file"
+        if "allow_no_input" in values:
+            word = str(values["allow_no_input"]).strip().lower()
+            if word not in TRUE_WORDS | FALSE_WORDS:
+                errors["VINOVA_ALLOW_NO_INPUT"] = "must be true or false (1/0, yes/no, on/off)"
+            values["allow_no_input"] = word in TRUE_WORDS
         if errors:
             raise ConfigError(errors)
         return cls(**values)

@@ -8,6 +8,9 @@
    (``main.py --headless``). When it exits, the server stops.
 
 ``--server-only`` serves without the agent (e.g. on a machine that only hosts the server).
+``make run PORT=5050`` serves on another port. A port another program holds is named on the terminal
+and nothing starts (``make run`` never attaches to a server it did not start); when the server it
+started stops, the terminal says so.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +47,37 @@ FIRST_ADMIN_NAME = "admin"
 FIRST_ADMIN_EMAIL_VARIABLE = "VINOVA_ADMIN_EMAIL"
 CODE_PATTERN = re.compile(rb"\b(\d{6})\b")
 SERVER_START_SECONDS = 60
+SERVER_WATCH_SECONDS = 0.5
+EXIT_PORT_TAKEN = 2
+
+
+def port_number(text: str) -> int:
+    """A TCP port from the command line (argparse says plainly what is wrong)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use a number from 1 to 65535")
+    return port
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether another program listens on host:port (bound as the server binds, SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def port_taken_message(host: str, port: int) -> str:
+    """The plain words for a taken port, with a free one to try instead."""
+    free = next((other for other in range(port + 50, port + 100) if not port_taken(host, other)), None)
+    hint = f"; try make run PORT={free}" if free is not None else "; try make run PORT=<another port>"
+    return f"port {port} is in use by another program{hint}"
 
 
 def ensure_first_admin(app: Flask) -> tuple[str, str] | None:
@@ -81,19 +116,38 @@ def watch_outbox(outbox_dir: Path, stop: threading.Event) -> None:
                               "(no SMTP_HOST is set, so mail goes to the outbox; this is its latest code)"])
 
 
-def wait_for_server(url: str, process: subprocess.Popen[bytes], stop: threading.Event) -> None:
-    """Wait until /health answers, or fail with the server's own log when it exits."""
+def wait_for_server(
+    url: str, process: subprocess.Popen[bytes], stop: threading.Event, log_path: Path
+) -> None:
+    """Wait until /health answers while our server runs, or fail with the end of its log when it exits."""
     deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline and not stop.is_set():
         if process.poll() is not None:
-            raise SystemExit("the server stopped during start-up; see data/server.log")
+            tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
+            print("\n".join(tail), file=sys.stderr)
+            raise SystemExit(
+                f"the server stopped during start-up (exit code {process.returncode}); see {log_path}")
         try:
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                return
+            answered = requests.get(f"{url}/health", timeout=1).status_code == 200
         except requests.RequestException:
-            pass
+            answered = False
+        if answered and process.poll() is None:  # the answer is ours only while our server runs
+            return
         stop.wait(0.2)
     raise SystemExit(f"the server did not answer on {url} within {SERVER_START_SECONDS} s")
+
+
+def watch_server(process: subprocess.Popen[bytes], stop: threading.Event, log_path: Path) -> None:
+    """Say so on the terminal when the server stops while the agent runs."""
+    while not stop.wait(SERVER_WATCH_SECONDS):
+        code = process.poll()
+        if code is None:
+            continue
+        if not stop.is_set():
+            print_banner([f"The Vinova server stopped (exit code {code}); its log: {log_path}",
+                          "The agent keeps what it records and sends it once a server answers again.",
+                          "Press Ctrl+C to stop, then run make run again."])
+        return
 
 
 def has_display() -> bool:
@@ -107,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     """Start the server, print the first admin's credentials, then run the agent until it exits."""
     parser = argparse.ArgumentParser(description="Run Vinova on embedded defaults")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=port_number, default=5000, help="1-65535 (make run PORT=5050)")
     parser.add_argument("--server-only", action="store_true", help="serve without starting the agent")
     arguments = parser.parse_args(argv)
+    if port_taken(arguments.host, arguments.port):  # before anything is created or started
+        print(port_taken_message(arguments.host, arguments.port), file=sys.stderr, flush=True)
+        return EXIT_PORT_TAKEN
     configure_logging("WARNING")
     try:
         app = create_app()
@@ -147,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_terminate)
     try:
-        wait_for_server(url, server, stop)
+        wait_for_server(url, server, stop, log_path)
         lines = [f"Vinova server: {url}   (admin pages: {url}/admin/, log: {log_path})", *admin_lines]
         if created is None:
             lines.append("Sign in with an existing account (flask --app app create-user adds one).")
@@ -157,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                              name="outbox-watch", daemon=True).start()
         agent_command = [sys.executable, str(PROJECT_DIR / "main.py"), "--server-url", url]
         if not has_display():
-            print("No display here: running the agent in the terminal (main.py --headless).", flush=True)
-            agent_command.append("--headless")
+            print("No display here: running the agent in the terminal (main.py --headless), "
+                  "without keyboard and mouse activity (--allow-no-input).", flush=True)
+            agent_command += ["--headless", "--allow-no-input"]
+        threading.Thread(target=watch_server, args=(server, stop, log_path), name="server-watch",
+                         daemon=True).start()
         agent = subprocess.Popen(agent_command, cwd=PROJECT_DIR)
         return agent.wait()
     except KeyboardInterrupt:
