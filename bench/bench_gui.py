@@ -72,11 +72,15 @@ def window_title(display: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--tray", action="store_true", help="run trayer on the display: the icon docks")
     arguments = parser.parse_args()
     duration_seconds = arguments.minutes * 60
     work = Path(tempfile.mkdtemp(prefix="vinova-bench-gui-"))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     xvfb, display = start_xvfb()
+    tray = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request"],
+                            env={**os.environ, "DISPLAY": display}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL) if arguments.tray else None
     app = make_app(f"sqlite:///{work / 'server.db'}", work / "server-data")
     add_user(app, "ann", "ann@example.com", PASSWORD)
     add_user(app, "boss", "boss@example.com", PASSWORD, admin=True)
@@ -92,7 +96,7 @@ def main() -> None:
     agent_dir.mkdir(mode=0o700)
     save_session(agent_dir, SavedSession(base_url, "ann", token, "2099-01-01T00:00:00+00:00"))
     env = {**os.environ, "DISPLAY": display, "HOME": str(work / "home"), "VINOVA_SERVER_URL": base_url,
-           "VINOVA_AGENT_DIR": str(agent_dir)}
+           "VINOVA_AGENT_DIR": str(agent_dir), **({"PYSTRAY_BACKEND": "xorg"} if tray is not None else {})}
     agent = subprocess.Popen([sys.executable, str(PROJECT_DIR / "main.py")], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     typist: subprocess.Popen[bytes] | None = None
@@ -120,7 +124,7 @@ def main() -> None:
         print(f"machine: {platform.machine()}, {psutil.cpu_count()} cores, "
               f"Python {platform.python_version()}")
         print(f"run: {wall / 60:.1f} min, typing {KEYS_PER_SECOND} keys/s, "
-              f"capture every {CAPTURE_INTERVAL_SECONDS} s")
+              f"capture every {CAPTURE_INTERVAL_SECONDS} s, tray {'on (trayer)' if tray else 'off'}")
         print(f"agent CPU: {100 * cpu_seconds / wall:.2f} % of one core on average ({cpu_seconds:.1f} s)")
         print(f"agent peak RSS: {max(peak_rss, high_water) / 1_048_576:.1f} MB "
               f"(sampled max {peak_rss / 1_048_576:.1f} MB, VmHWM {high_water / 1_048_576:.1f} MB)")
@@ -136,6 +140,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             agent.kill()
         server.shutdown()
+        if tray is not None:
+            tray.terminate()
+            tray.wait(10)
         xvfb.terminate()
         xvfb.wait(10)
 

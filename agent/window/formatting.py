@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
+
 import time_manager
 from agent.engine import AgentStatus
 from agent.worker import UploadStatus
-from contract.config_schema import AgentConfig
+from contract.config_schema import SCHEMA_BY_NAME, AgentConfig
 from contract.errors import ConfigError
 
 NO_VALUE = "\N{EN DASH}"
+CHANGE = re.compile(r"(\w+) (.+?) \N{RIGHTWARDS ARROW} (.+?)(?=, \w+ |$)")
+
+
+def count_text(count: int, noun: str) -> str:
+    """``"1 minute"``, ``"4 minutes"``, ``"1,200 screenshots"`` (regular plurals only)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def clock_text(moment: datetime, zone_name: str) -> str:
+    """The window's clock: ``"Wed 2 Dec, 20:08 UTC"``, or ``"Wed 2 Dec, 15:08 EST · 20:08 UTC"``.
+
+    The zone is named once: UTC is added only where the local clock is not UTC's already.
+    """
+    local = time_manager.to_local(moment, zone_name)
+    utc = time_manager.to_utc(moment)
+    text = f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {local.tzname() or zone_name}"
+    if local.utcoffset() == timedelta(0):  # UTC itself, or GMT/WET in winter: the same clock
+        return text
+    day = "" if utc.date() == local.date() else f"{utc:%a} "
+    return f"{text} · {day}{utc:%H:%M} UTC"
+
+
+def _setting_value(name: str, value: str) -> str:
+    spec = SCHEMA_BY_NAME.get(name)
+    if value in ("true", "false"):
+        return "on" if value == "true" else "off"
+    if spec is not None and spec.unit == "seconds" and value.isdigit():
+        return format_interval(int(value))
+    if spec is not None and spec.unit in ("percent", "minutes") and value.isdigit():
+        return f"{value} %" if spec.unit == "percent" else count_text(int(value), "minute")
+    return "this computer's zone" if name == "timezone" and value == "local" else value
+
+
+def config_change_text(changes: str) -> str:
+    """``"screenshot_interval 300 → 60, blur_screenshots false → true"`` in plain words."""
+    parts = []
+    for name, old, new in CHANGE.findall(changes):
+        spec = SCHEMA_BY_NAME.get(name)
+        label = spec.label.split(" (")[0] if spec is not None else name.replace("_", " ")
+        parts.append(f"{label.lower()} {_setting_value(name, old)} \N{RIGHTWARDS ARROW} "
+                     f"{_setting_value(name, new)}")
+    return ", ".join(parts) if parts else changes
 
 
 def format_duration(seconds: float) -> str:

@@ -1,5 +1,9 @@
 """The window's log pane: a logging handler that only queues records, and the Tk text that shows them.
 
+The pane speaks plain words (:mod:`agent.window.plain_words`); each line's original record is
+its detail, shown on hover (the log file keeps every record as it was). A line that repeats the
+one before it is merged into it, which then counts the repeats.
+
 Threads: :class:`QueueLogHandler.emit` runs on whichever thread logs (scheduler, upload workers,
 input listeners, Tk) and never touches Tk; :class:`LogPane` lives on the Tk thread and is fed by
 :meth:`LogPane.drain`, which the window calls from ``after()``.
@@ -11,15 +15,21 @@ import logging
 import queue
 import tkinter as tk
 import tkinter.font as tkfont
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from tkinter import ttk
 
+from agent.window.plain_words import plain_text, scrub
+from agent.window.tooltip import Tooltip
+
 DEFAULT_MAX_LINES = 2000
 HANDLER_QUEUE_SIZE = 10_000
 DRAIN_BATCH_LINES = 500
 BOTTOM_TOLERANCE = 0.001
+MAX_REFERENCES = 200  # lines that may still be amended (a capture's line waiting for its upload)
+REPEAT_MARK = "\N{MULTIPLICATION SIGN}"
 
 KIND_ACTIVITY = "activity"
 KIND_CAPTURE = "capture"
@@ -87,6 +97,8 @@ class LogLine:
     level: int
     kind: str
     text: str
+    detail: str = ""  # the original words, shown on hover
+    ref: str | None = None  # a name by which the line can be amended later (a capture's key)
 
 
 def kind_of(record: logging.LogRecord) -> str:
@@ -111,13 +123,21 @@ def kind_of_logger(name: str) -> str:
     return KIND_AGENT
 
 
-def line_from_record(record: logging.LogRecord) -> LogLine:
-    """Turn a record into a LogLine; an exception adds its type and message, never a traceback."""
-    text = record.getMessage()
+def line_from_record(record: logging.LogRecord) -> LogLine | None:
+    """The record in plain words with its original as the detail; None for a log-file-only record.
+
+    An exception adds its type and message to the detail, never a traceback.
+    """
+    text = plain_text(record)
+    if text is None:
+        return None
+    detail = record.getMessage()
     if record.exc_info and record.exc_info[1] is not None:
         error = record.exc_info[1]
-        text = f"{text} ({type(error).__name__}: {error})"
-    return LogLine(datetime.fromtimestamp(record.created, UTC), record.levelno, kind_of(record), text)
+        detail = f"{detail} ({type(error).__name__}: {error})"
+        text = f"{text}: {scrub(str(error), capital=False)}" if str(error) else text
+    return LogLine(datetime.fromtimestamp(record.created, UTC), record.levelno, kind_of(record), text,
+                   detail if detail != text else "")
 
 
 class QueueLogHandler(logging.Handler):
@@ -131,7 +151,9 @@ class QueueLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record; when the pane has fallen far behind, count it as dropped instead."""
         try:
-            self.lines.put_nowait(line_from_record(record))
+            line = line_from_record(record)
+            if line is not None:
+                self.lines.put_nowait(line)
         except queue.Full:
             self.dropped_count += 1
         except Exception:  # noqa: BLE001 - a logging handler must never raise into the caller
@@ -196,6 +218,11 @@ class LogPane(ttk.Frame):
         self._error_font = _bold(font)
         self.text.tag_configure(KIND_ERROR, foreground=KIND_COLOURS[KIND_ERROR], font=self._error_font)
         self._line_count = 0
+        self._details: deque[str] = deque()  # one per shown line, oldest first, for the tooltip
+        self._last: LogLine | None = None
+        self._repeats = 1
+        self._references: dict[str, str] = {}  # ref → its Tk tag, oldest first
+        self.tooltip = Tooltip(self.text, self.detail_at)
         # Lines that arrive while the pane is hidden (during sign-in) are shown from the newest.
         self._scroll_when_shown = False
         self.text.bind("<Map>", lambda _event: self._shown())
@@ -225,18 +252,65 @@ class LogPane(ttk.Frame):
         text = self.text
         text.configure(state="normal")
         for line in batch:
-            label = f"{line.kind:<9}"
-            text.insert("end", f"{self.time_text(line.created_at)}  ", ("time",), f"{label} {line.text}\n",
-                        (line.kind,))
-        self._line_count += len(batch)
+            last = self._last
+            if last is not None and line.ref is None and (line.kind, line.text) == (last.kind, last.text):
+                self._repeats += 1  # the same words again: one line "… xN" at the newest time
+                text.delete(f"{self._line_count}.0", "end-1c")
+                self._line_count -= 1
+                self._details.pop()
+                self._insert(line, f"{line.text} {REPEAT_MARK}{self._repeats}")
+                continue
+            self._repeats = 1
+            self._insert(line, line.text)
         excess = self._line_count - self.max_lines
         if excess > 0:
             text.delete("1.0", f"{excess + 1}.0")
             self._line_count = self.max_lines
+            for _ in range(excess):
+                self._details.popleft()
         text.configure(state="disabled")
         if follow:
             text.see("end")
         return len(batch)
+
+    def _insert(self, line: LogLine, words: str) -> None:
+        tags: tuple[str, ...] = (line.kind,)
+        if line.ref is not None:
+            tag = f"ref{len(self._references)}-{abs(hash(line.ref))}"
+            self._references[line.ref] = tag
+            tags = (line.kind, tag)
+            while len(self._references) > MAX_REFERENCES:
+                self.text.tag_delete(self._references.pop(next(iter(self._references))))
+        self.text.insert("end", f"{self.time_text(line.created_at)}  ", ("time",), f"{line.kind:<9} {words}",
+                         tags, "\n", ())
+        self._line_count += 1
+        self._details.append(line.detail)
+        self._last = line
+
+    def amend(self, ref: str, words: str) -> bool:
+        """Add ``words`` to the end of the line named ``ref`` (e.g. ", uploaded"); False when it is gone."""
+        tag = self._references.pop(ref, None)
+        if tag is None:
+            return False
+        ranges = self.text.tag_ranges(tag)
+        if not ranges:
+            self.text.tag_delete(tag)
+            return False
+        kinds = [name for name in self.text.tag_names(ranges[0]) if name in KINDS]
+        self.text.configure(state="normal")
+        self.text.insert(ranges[-1], words, tuple(kinds))
+        self.text.configure(state="disabled")
+        self.text.tag_delete(tag)
+        if self._last is not None and self._last.ref == ref:
+            self._last = None  # an amended line is never merged with a later one
+        return True
+
+    def detail_at(self, x: int, y: int) -> str:
+        """The original words of the line under the point (x, y) of the text, "" when there are none."""
+        line_number = int(self.text.index(f"@{x},{y}").split(".")[0])
+        if 1 <= line_number <= len(self._details):
+            return self._details[line_number - 1]
+        return ""
 
     def drain(self, handler: QueueLogHandler, limit: int = DRAIN_BATCH_LINES) -> int:
         """Move up to ``limit`` queued lines from the handler into the pane (Tk thread)."""

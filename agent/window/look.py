@@ -23,6 +23,9 @@ ACCENT = "#2563eb"
 ACCENT_ACTIVE = "#1d4ed8"
 ACCENT_DISABLED = "#93c5fd"
 ERROR = "#b91c1c"
+SCROLL_TRACK = "#e5e7eb"
+SCROLL_THUMB = "#9ca3af"
+SCROLL_THUMB_ACTIVE = "#6b7280"
 STATUS_COLOURS: dict[str, str] = {
     "tracking": "#15803d",
     "idle": "#4b5563",
@@ -115,6 +118,12 @@ def _style(root: tk.Tk, look: Look) -> None:
     style.configure("TEntry", padding=(pad(4), pad(3)))
     style.configure("TButton", padding=(pad(10), pad(4)))
     style.configure("Vertical.TScrollbar", arrowsize=pad(10))  # its width in clam; scales with the UI
+    # The thumb darker than its track, so it can be seen and grabbed (clam draws both light grey).
+    style.configure("Vertical.TScrollbar", background=SCROLL_THUMB, troughcolor=SCROLL_TRACK,
+                    bordercolor=SCROLL_TRACK, lightcolor=SCROLL_THUMB, darkcolor=SCROLL_THUMB,
+                    arrowcolor=MUTED)
+    held = [("pressed", SCROLL_THUMB_ACTIVE), ("active", SCROLL_THUMB_ACTIVE)]
+    style.map("Vertical.TScrollbar", background=held, lightcolor=held, darkcolor=held)
     style.configure("Accent.TButton", background=ACCENT, foreground="#ffffff", bordercolor=ACCENT_ACTIVE)
     style.map("Accent.TButton", background=[("disabled", ACCENT_DISABLED), ("pressed", ACCENT_ACTIVE),
                                             ("active", ACCENT_ACTIVE)],

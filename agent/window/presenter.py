@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import time_manager
 from agent.engine import Agent
-from agent.events import Captured
+from agent.events import Captured, Uploaded
 from agent.minutes import ActivityTotals
-from agent.window.formatting import describe_status
-from agent.window.log_pane import KIND_ACTIVITY, KIND_ATTRIBUTE, KIND_UPLOAD
+from agent.window.formatting import clock_text, count_text, describe_status, format_duration
+from agent.window.log_pane import KIND_ACTIVITY, KIND_ATTRIBUTE, KIND_CAPTURE, LogLine
 from agent.window.main_view import MainView, TimeText, preview_from_jpeg
 from agent.worker import UploadStatus
 from contract.activity import SECONDS_PER_MINUTE
@@ -18,6 +19,12 @@ from contract.activity import SECONDS_PER_MINUTE
 log = logging.getLogger(__name__)
 
 TotalsBetween = Callable[[float, float], ActivityTotals]
+TrayState = Callable[[str, str, bool], None]
+UPLOADED_WORDS = ", uploaded"
+
+
+def _no_tray(_key: str, _text: str, _paused: bool) -> None:
+    """No tray to tell."""
 
 
 class MinuteSummaries:
@@ -45,21 +52,25 @@ class MainPresenter:
     """Fills the main view from one engine; the window title follows the status badge while shown."""
 
     def __init__(self, view: MainView, *, thumbnail_size_px: tuple[int, int], time_text: TimeText,
-                 set_title: Callable[[str], None], is_shown: Callable[[], bool]) -> None:
+                 set_title: Callable[[str], None], is_shown: Callable[[], bool],
+                 show_tray_state: TrayState = _no_tray) -> None:
         self.view = view
         self.thumbnail_size_px = thumbnail_size_px
         self.time_text = time_text
         self.set_title = set_title
         self.is_shown = is_shown
+        self.show_tray_state = show_tray_state
+        self._tray_state: tuple[str, str, bool] | None = None
         self._summaries = MinuteSummaries()
-        self._uploaded_total: int | None = None
         self._last_status_key = ""
         self._last_preview_key: str | None = None
 
     def reset(self, username: str, server_url: str) -> None:
         """A fresh main view for a new engine."""
         self._summaries = MinuteSummaries()
-        self._uploaded_total = None
+        self._last_status_key = ""
+        self._last_preview_key = None
+        self._tray_state = None
         self.view.reset(username, server_url)
 
     def refresh(self, agent: Agent) -> None:
@@ -71,15 +82,17 @@ class MainPresenter:
         if self.is_shown() and key != self._last_status_key:
             self._last_status_key = key
             self.set_title(text.split(" (")[0])
+        if self._tray_state != (key, text, agent.paused):
+            self._tray_state = (key, text, agent.paused)
+            self.show_tray_state(key, text, agent.paused)
         now = time_manager.utc_now()
-        self.view.show_clock(time_manager.format_local_and_utc(now, status.config.timezone))
+        self.view.show_clock(clock_text(now, status.config.timezone))
         totals = agent.tracker.today_totals()
         self.view.show_today(totals, agent.tracker.slot_activity_percent())
         self.view.show_uploads(uploads, status.samples_waiting, self.time_text)
         delivery = agent.delivery
         self.view.show_set_aside(delivery.set_aside_count(), delivery.set_aside_reasons(), delivery.unsaved)
         self._log_minute_summary(int(now.timestamp() // SECONDS_PER_MINUTE), agent.tracker.totals_between)
-        self._log_uploads(uploads)
         captures = agent.captures
         record = getattr(captures, "last_capture", None) if captures is not None else None
         if record is not None and record.key != self._last_preview_key:
@@ -96,8 +109,22 @@ class MainPresenter:
         self._last_preview_key = preview.key
         self.view.show_preview(preview, self.time_text(preview.taken_at))
 
-    def uploaded(self, agent: Agent) -> None:
-        """A capture was stored: the uploads card at once (the log line comes with the next refresh)."""
+    def log_capture(self, event: Captured) -> None:
+        """The pane's line for a capture: "Screenshot taken (blurred)"; its upload amends it later."""
+        record = event.record
+        blurred = " (blurred)" if record.blurred else ""
+        monitor = int(getattr(record, "monitor", 0))
+        which = f" of monitor {monitor + 1}" if monitor else ""  # the first monitor's says no number
+        detail = f"{record.key} · {record.width}x{record.height} · {max(1, record.size_bytes // 1024)} KB"
+        self.view.log_pane.append([LogLine(datetime.now(UTC), logging.INFO, KIND_CAPTURE,
+                                           f"Screenshot{which} taken{blurred}", detail, ref=record.key)])
+
+    def uploaded(self, agent: Agent, event: Uploaded | None = None) -> None:
+        """A capture was stored: its pane line says so ("…, uploaded") and the uploads card at once."""
+        if event is not None and not self.view.log_pane.amend(event.record.key, UPLOADED_WORDS):
+            blurred = " (blurred)" if event.record.blurred else ""
+            self.view.log_pane.append([LogLine(datetime.now(UTC), logging.INFO, KIND_CAPTURE,
+                                               f"Screenshot{blurred} uploaded", event.record.key)])
         if agent.uploads is not None:
             uploads: UploadStatus = agent.uploads.status()
             self.view.show_uploads(uploads, agent.outbox.count(agent.username), self.time_text)
@@ -120,18 +147,8 @@ class MainPresenter:
         if delta is None or not (delta.active_seconds or delta.keys or delta.clicks or delta.scrolls):
             return
         log.info(
-            "last minute: %d s active, %d keys, %d clicks, %d scrolls, %d px of mouse travel",
-            delta.active_seconds, delta.keys, delta.clicks, delta.scrolls, delta.mouse_px,
+            "last minute: %s active · %s · %s · %s", format_duration(delta.active_seconds),
+            count_text(delta.keys, "key"), count_text(delta.clicks, "click"),
+            count_text(delta.scrolls, "scroll"),
             extra={KIND_ATTRIBUTE: KIND_ACTIVITY},
         )
-
-    def _log_uploads(self, uploads: UploadStatus | None) -> None:
-        if uploads is None:
-            return
-        total = uploads.uploaded_total
-        if self._uploaded_total is not None and total > self._uploaded_total:
-            log.info(
-                "uploaded %d capture(s); %d waiting", total - self._uploaded_total, uploads.waiting,
-                extra={KIND_ATTRIBUTE: KIND_UPLOAD},
-            )
-        self._uploaded_total = total

@@ -117,7 +117,7 @@ def test_the_handler_queues_lines_from_any_thread(logged: Logged) -> None:
     thread.start()
     thread.join()
     [line] = handler.take()
-    assert line.text == "uploaded 2 capture(s)" and line.kind == KIND_UPLOAD and line.level == logging.INFO
+    assert line.text == "Uploaded 2 capture(s)" and line.kind == KIND_UPLOAD and line.level == logging.INFO
     assert line.created_at.tzinfo is not None
     assert abs((datetime.now(UTC) - line.created_at).total_seconds()) < 60
     assert handler.take() == []
@@ -127,7 +127,7 @@ def test_the_handler_skips_debug_lines_by_default(logged: Logged) -> None:
     logger, handler = logged
     logger.debug("noise")
     logger.warning("kept")
-    assert [line.text for line in handler.take()] == ["kept"]
+    assert [line.text for line in handler.take()] == ["Kept"]
 
 
 def test_an_exception_adds_its_type_and_message_but_no_traceback(logged: Logged) -> None:
@@ -137,8 +137,9 @@ def test_an_exception_adds_its_type_and_message_but_no_traceback(logged: Logged)
     except OSError:
         logger.exception("spooling failed")
     [line] = handler.take()
-    assert line.text == "spooling failed (OSError: disk full)" and line.kind == KIND_ERROR
-    assert "Traceback" not in line.text
+    assert line.text == "Spooling failed: disk full" and line.kind == KIND_ERROR
+    assert line.detail == "spooling failed (OSError: disk full)"  # the hover shows the original
+    assert "Traceback" not in line.text and "Traceback" not in line.detail
 
 
 def test_a_full_queue_counts_dropped_lines_and_take_keeps_the_oldest_in_order(logged: Logged) -> None:
@@ -146,8 +147,8 @@ def test_a_full_queue_counts_dropped_lines_and_take_keeps_the_oldest_in_order(lo
     for number in range(5):
         logger.info("line %d", number)
     assert handler.dropped_count == 2
-    assert [line.text for line in handler.take(limit=2)] == ["line 0", "line 1"]
-    assert [line.text for line in handler.take()] == ["line 2"]
+    assert [line.text for line in handler.take(limit=2)] == ["Line 0", "Line 1"]
+    assert [line.text for line in handler.take()] == ["Line 2"]
 
 
 # --------------------------------------------------------------------------- the pane (X)
@@ -209,5 +210,58 @@ def test_records_logged_on_other_threads_reach_the_pane_through_the_queue(root: 
         logger.removeHandler(handler)
     pane = LogPane(root)
     assert pane.drain(handler) == 1
-    assert pane.lines_text()[0].endswith("screenshot taken: key.jpg")
+    assert pane.lines_text()[0].endswith("Screenshot taken: key.jpg")
     assert pane.kinds_of_last(1) == [KIND_CAPTURE]
+
+
+# --------------------------------------------------------------------------- plain words (issue 13)
+def _said(text: str, kind: str = "upload", detail: str = "", ref: str | None = None) -> LogLine:
+    return LogLine(datetime(2026, 12, 2, 20, 8, tzinfo=UTC), logging.INFO, kind, text, detail, ref)
+
+
+@pytest.mark.integration
+def test_identical_lines_in_a_row_merge_into_one_that_counts(root: tk.Tk) -> None:
+    pane = LogPane(root)
+    pane.append([_said("Offline: cannot reach the server")] * 4)
+    pane.append([_said("Back online: activity delivered"), _said("Offline: cannot reach the server")])
+    lines = pane.lines_text()
+    assert len(lines) == 3 and pane.line_count == 3
+    assert lines[0].endswith("Offline: cannot reach the server \N{MULTIPLICATION SIGN}4")
+    assert lines[2].endswith("Offline: cannot reach the server")  # not merged across another line
+    pane.append([_said("Offline: cannot reach the server", kind="error")])
+    assert pane.lines_text()[-1].endswith("server")  # another kind is another line
+    assert pane.kinds_of_last(2) == ["upload", "error"]
+
+
+@pytest.mark.integration
+def test_a_capture_line_is_amended_when_its_upload_is_done(root: tk.Tk) -> None:
+    pane = LogPane(root, max_lines=5)
+    pane.append([_said("Screenshot taken (blurred)", "capture", "ann/k1.jpg · 1920x1080", ref="ann/k1.jpg")])
+    pane.append([_said("Screenshot taken (blurred)", "capture", ref="ann/k2.jpg")])  # never merged: refs
+    assert pane.amend("ann/k1.jpg", ", uploaded")
+    assert pane.lines_text()[0].endswith("Screenshot taken (blurred), uploaded")
+    assert pane.lines_text()[1].endswith("Screenshot taken (blurred)")
+    assert not pane.amend("ann/k1.jpg", ", uploaded")  # once
+    pane.append(_said(f"line {number}") for number in range(6))  # k2's line scrolls out of the cap
+    assert not pane.amend("ann/k2.jpg", ", uploaded")
+    assert pane.kinds_of_last(1) == ["upload"]
+
+
+@pytest.mark.integration
+def test_hovering_a_line_shows_its_original_words(root: tk.Tk) -> None:
+    pane = LogPane(root)
+    pane.pack(fill="both", expand=True)
+    root.geometry("700x300")
+    pane.append([_said("Checking for new settings failed: the server had a problem", "warning",
+                       "the config job failed: config poll: HTTP 503 (unavailable)"), _said("Plain")])
+    root.update()
+    x, y, _width, height = pane.text.bbox("1.0") or (0, 0, 0, 0)
+    original = "the config job failed: config poll: HTTP 503 (unavailable)"
+    assert pane.detail_at(x + 5, y + height // 2) == original
+    second = pane.text.bbox("2.0")
+    assert second is not None and pane.detail_at(second[0] + 5, second[1] + 2) == ""  # nothing more to say
+    pane.tooltip.show(pane.detail_at(x + 5, y + 2), 100, 100)
+    root.update()
+    assert pane.tooltip.window is not None and pane.tooltip.text.startswith("the config job failed")
+    pane.tooltip.hide()
+    assert pane.tooltip.window is None

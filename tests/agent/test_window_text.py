@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from activity_tracker import ActivityTracker
 from agent.engine import AgentStatus
 from agent.minutes import ActivityTotals
-from agent.window.formatting import describe_status, format_duration, format_interval, wait_text
+from agent.window.formatting import (
+    clock_text,
+    config_change_text,
+    count_text,
+    describe_status,
+    format_duration,
+    format_interval,
+    wait_text,
+)
 from agent.window.look import ui_scale_from_environment
+from agent.window.plain_words import plain_text, scrub
 from agent.window.presenter import MinuteSummaries
 from agent.window.sign_in import sign_in_error_text
 from agent.worker import UploadStatus
@@ -84,3 +95,59 @@ def test_ui_scale_comes_from_the_environment() -> None:
     assert ui_scale_from_environment({"VINOVA_UI_SCALE": "2"}) == 2.0
     assert ui_scale_from_environment({"VINOVA_UI_SCALE": "150%"}) == 1.5
     assert ui_scale_from_environment({"VINOVA_UI_SCALE": "huge"}) == 1.0
+
+
+# --------------------------------------------------------------------------- plain words (issue 13)
+def _record(message: str, *args: object, name: str = "agent.engine") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.INFO, __file__, 1, message, args, None)
+
+
+def test_counts_say_one_minute_and_four_minutes() -> None:
+    assert count_text(1, "minute") == "1 minute" and count_text(4, "minute") == "4 minutes"
+    assert count_text(0, "key") == "0 keys" and count_text(1200, "screenshot") == "1,200 screenshots"
+
+
+def test_the_clock_names_the_zone_once() -> None:
+    moment = datetime(2026, 12, 2, 20, 8, 6, tzinfo=UTC)
+    assert clock_text(moment, "UTC") == "Wed 2 Dec, 20:08 UTC"
+    assert clock_text(moment, "Europe/London") == "Wed 2 Dec, 20:08 GMT"  # the same clock as UTC
+    assert clock_text(moment, "America/New_York") == "Wed 2 Dec, 15:08 EST · 20:08 UTC"
+    late = datetime(2026, 12, 2, 23, 8, tzinfo=UTC)
+    assert clock_text(late, "Asia/Tokyo") == "Thu 3 Dec, 08:08 JST · Wed 23:08 UTC"
+    assert "(" not in clock_text(moment, "UTC") and ":06" not in clock_text(moment, "UTC")
+
+
+def test_config_changes_read_as_settings_not_keys() -> None:
+    text = config_change_text("screenshot_interval 300 → 60, blur_screenshots false → true, "
+                              "config_poll_interval 60 → 5, battery_threshold 20 → 30")
+    assert text == ("screenshot interval 5 min → 1 min, blur screenshots off → on, "
+                    "config poll interval 1 min → 5 s, suspend below battery 20 % → 30 %")
+    assert config_change_text("not a change list") == "not a change list"
+
+
+def test_the_pane_speaks_plain_words_instead_of_keys_routes_and_exception_names() -> None:
+    taken = _record("screenshot taken: %s (%dx%d, %d KB%s)", "ann/2026/12/02/200806Z-abc.jpg", 1920, 1080,
+                    210, ", blurred", name="screenshot_manager")
+    assert plain_text(taken) is None  # the window writes its own line for each capture
+    offline = plain_text(_record("offline: %s; %d minutes wait, retrying in %.0f s",
+                                 "activity upload: cannot reach the server (ConnectionError)", 1, 64.2))
+    assert offline == "Offline: cannot reach the server. 1 minute of activity wait; trying again in 1 min 4 s"
+    failed = plain_text(_record("the %s job failed: %s", "config", "config poll: HTTP 503 (unavailable)"))
+    assert failed == "Checking for new settings failed: the server had a problem"
+    kept = plain_text(_record("capture %s kept aside: %s", "ann/2026/12/02/x.jpg",
+                              "POST /uploads/sign: HTTP 400"))
+    assert kept is not None and "ann/" not in kept and "/uploads" not in kept and "POST" not in kept
+    assert plain_text(_record("config changed: %s", "blur_screenshots false → true")) == (
+        "New settings from the server: blur screenshots off → on")
+    refused = plain_text(_record("the server refused %d activity minutes (kept, retry in %.0f s): %s", 1, 300,
+                                 "bad"))
+    assert refused == "The server refused 1 minute of activity (kept; trying again in 5 min): bad"
+    paused = plain_text(_record("tracking paused by the user"))
+    assert paused == "Paused: nothing is recorded until you press Resume"
+
+
+def test_an_unknown_line_keeps_its_words_without_the_developer_parts() -> None:
+    assert scrub("upload of ann/2026/12/02/x.jpg failed (ReadTimeout)") == "Upload of a screenshot failed"
+    assert scrub("GET /get-config: timed out") == "Timed out"
+    assert plain_text(_record("a %s line", "new")) == "A new line"
+    assert plain_text(_record("wrong %d args", "x")) == "Wrong %d args"  # never raises on a bad record
