@@ -27,6 +27,7 @@ How minutes are labelled (``MinuteSample.state``), in this order:
     5. no input, and by the minute's end ``idle_threshold``
        seconds had passed since the last input               -> ``idle``
     6. otherwise (quiet, but not yet idle)                   -> ``tracking`` with 0 active seconds
+    7. an ``idle`` minute of an absence counted as work (:meth:`keep_idle`) -> ``idle_kept``
 The minutes a sleep began and ended in were partly lived: they follow rules 1-6 on what was seen
 (input before the sleep, or after the wake, makes them ``tracking``; the sleep's time counts
 towards idle unless the OS idle counter, re-read on wake, saw input).
@@ -99,6 +100,7 @@ class ActivityTracker:
         self._last_input = started  # starting counts as input: a fresh agent is not idle
         self._last_position: tuple[int, int] | None = None
         self._idle_return: tuple[float, float] | None = None  # (last input before, first input after)
+        self._returns: list[tuple[float, float]] = []  # absences of at least the threshold, not yet taken
         self._reported_state = STATE_TRACKING
 
     # ---------------------------------------------------------------- InputSink (listener threads)
@@ -149,15 +151,17 @@ class ActivityTracker:
         counts.last_input = now
         if now - self._last_input >= self._threshold_seconds:
             self._idle_return = (self._last_input, now)
+            self._returns.append((self._last_input, now))
         self._last_input = now
 
-    def _note_input_instant(self, moment: float) -> None:
-        """Input happened at ``moment`` (idle clock, start or resume) without anything to count."""
+    def _note_input_instant(self, moment: float, away: bool = True) -> None:
+        """Input at ``moment`` (idle clock, start, resume; ``away``: the gap was an absence), uncounted."""
         counts = self._counts_at(moment)
         counts.last_input = max(counts.last_input, moment)
         if moment > self._last_input:
-            if moment - self._last_input >= self._threshold_seconds and self._idle_return is None:
-                self._idle_return = (self._last_input, moment)
+            if moment - self._last_input >= self._threshold_seconds:
+                self._idle_return = self._idle_return or (self._last_input, moment)
+                self._returns += [(self._last_input, moment)] if away else []
             self._last_input = moment
 
     # ---------------------------------------------------------------- settings (scheduler/GUI threads)
@@ -179,20 +183,17 @@ class ActivityTracker:
 
     def set_paused(self, paused: bool) -> None:
         """Pause (count nothing, minutes are ``paused``) or resume counting."""
-        with self._lock:
-            if paused == self._paused:
-                return
-            self._paused = paused
-            message = self._apply_mode_locked()
-        if message is not None:
-            logger.info("%s", message)
+        self._set_switch("_paused", paused)
 
     def set_suspended(self, suspended: bool) -> None:
         """Suspend for low battery (count nothing, minutes are ``suspended``) or resume."""
+        self._set_switch("_suspended", suspended)
+
+    def _set_switch(self, name: str, on: bool) -> None:
         with self._lock:
-            if suspended == self._suspended:
+            if on == getattr(self, name):
                 return
-            self._suspended = suspended
+            setattr(self, name, on)
             message = self._apply_mode_locked()
         if message is not None:
             logger.info("%s", message)
@@ -241,7 +242,7 @@ class ActivityTracker:
             # Resuming counts as input (no instant idle) and travel restarts from the next position.
             self._last_position = None
             self._idle_return = None
-            self._note_input_instant(now)
+            self._note_input_instant(now, away=previous_mode == MODE_LOCKED)
             self._reported_state = STATE_TRACKING
             return None if previous_mode == MODE_LOCKED else f"tracking resumed (was {previous_mode})"
         if mode == MODE_LOCKED:
@@ -356,6 +357,19 @@ class ActivityTracker:
                 logger.info("input again: tracking")
         return state
 
+    def take_returns(self) -> list[tuple[float, float]]:
+        """Absences (≥ the threshold) ended since the last call: (last input, next input), POSIX s."""
+        with self._lock:
+            returns, self._returns = self._returns, []
+        return returns
+
+    def keep_idle(self, began_at: float, ended_at: float) -> list[MinuteSample]:
+        """Count an absence as work (``idle`` → ``idle_kept``); returns the collected minutes relabelled."""
+        with self._lock:
+            relabelled = self._book.keep_idle(began_at, ended_at)
+        logger.info("%d idle minute(s) counted as work", len(relabelled))
+        return relabelled
+
     def today_totals(self, zone_name: str | None = None, now: float | None = None) -> ActivityTotals:
         """Active seconds and counts since local midnight in the zone (default: the tracker's zone)."""
         moment = self._wall_clock() if now is None else now
@@ -363,7 +377,7 @@ class ActivityTracker:
             zone = zone_name or self._timezone_name
             local_day = time_manager.local_date(time_manager.utc_from_timestamp(moment), zone)
             day_start, _ = time_manager.local_day_bounds(local_day, zone)
-            return self._totals_since_locked(day_start.timestamp())
+            return self._book.totals(day_start.timestamp())
 
     def slot_activity_percent(self, now: float | None = None) -> int | None:
         """Activity % of the current 10-minute UTC slot so far (module docstring); None if nothing tracked."""
@@ -379,12 +393,7 @@ class ActivityTracker:
     def totals_between(self, start_seconds: float, end_seconds: float) -> ActivityTotals:
         """Active seconds and counts of the minutes starting in ``[start_seconds, end_seconds)``."""
         with self._lock:
-            return self._totals_since_locked(start_seconds, end_seconds)
-
-    def _totals_since_locked(self, since_seconds: float, until_seconds: float = math.inf) -> ActivityTotals:
-        return self._book.totals(since_seconds, until_seconds)
+            return self._book.totals(start_seconds, end_seconds)
 
     def __repr__(self) -> str:
         return f"ActivityTracker(state={self._reported_state!r}, idle_threshold={self._threshold_seconds:g}s)"
-
-

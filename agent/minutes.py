@@ -6,6 +6,7 @@ Only :class:`activity_tracker.ActivityTracker` uses these, always under its own 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Mapping, Reversible
@@ -15,9 +16,11 @@ import time_manager
 from contract.activity import (
     SECONDS_PER_MINUTE,
     STATE_IDLE,
+    STATE_IDLE_KEPT,
     STATE_PAUSED,
     STATE_SUSPENDED,
     STATE_TRACKING,
+    TRACKED_STATES,
     MinuteSample,
 )
 from contract.errors import ConfigError
@@ -188,6 +191,7 @@ class MinuteBook:
         self._cached_counts = MinuteCounts()
         self._last_input_before_open = started
         self._asleep: list[tuple[float, float]] = []  # (began, ended) POSIX seconds
+        self._kept: list[tuple[float, float]] = []  # absences counted as work (began, ended) POSIX seconds
 
     def counts_at(self, now: float) -> MinuteCounts:
         """The counters of the minute holding ``now`` (never one already handed out)."""
@@ -222,6 +226,7 @@ class MinuteBook:
         self.modes.forget_before(end_minute * SECONDS_PER_MINUTE)
         # A span ending before the next minute ends can no longer hold a whole minute.
         self._asleep = [span for span in self._asleep if span[1] >= (end_minute + 1) * SECONDS_PER_MINUTE]
+        self._kept = [span for span in self._kept if span[1] > end_minute * SECONDS_PER_MINUTE]
         self.history.extend(samples)
         return samples, skipped
 
@@ -241,8 +246,31 @@ class MinuteBook:
                 last_input = max(last_input, counts.last_input)
             if minute < oldest_kept or self._slept_through(minute):
                 continue
-            samples.append(minute_sample(minute, counts, last_input, threshold_seconds, self.modes, zone))
+            sample = minute_sample(minute, counts, last_input, threshold_seconds, self.modes, zone)
+            if sample.state == STATE_IDLE and self._is_kept(minute):
+                sample = dataclasses.replace(sample, state=STATE_IDLE_KEPT)
+            samples.append(sample)
         return samples, last_input
+
+    def _is_kept(self, minute: int) -> bool:
+        start = minute * SECONDS_PER_MINUTE
+        return any(began < start + SECONDS_PER_MINUTE and start < ended for began, ended in self._kept)
+
+    def keep_idle(self, began_at: float, ended_at: float) -> list[MinuteSample]:
+        """Relabel the ``idle`` minutes overlapping ``[began_at, ended_at)`` as ``idle_kept``.
+
+        The collected ones are changed in the history and returned (to be sent again); the
+        minutes not collected yet get the label when they are.
+        """
+        self._kept.append((began_at, ended_at))
+        relabelled: list[MinuteSample] = []
+        for index, sample in enumerate(self.history):
+            start = sample.minute_start.timestamp()
+            if sample.state == STATE_IDLE and began_at < start + SECONDS_PER_MINUTE and start < ended_at:
+                kept = dataclasses.replace(sample, state=STATE_IDLE_KEPT)
+                self.history[index] = kept
+                relabelled.append(kept)
+        return relabelled
 
     def _slept_through(self, minute: int) -> bool:
         start = minute * SECONDS_PER_MINUTE
@@ -261,12 +289,12 @@ class MinuteBook:
             if sample.minute_start < since:
                 break
             active += sample.active_seconds
-            tracked += SECONDS_PER_MINUTE if sample.state == STATE_TRACKING else 0
+            tracked += SECONDS_PER_MINUTE if sample.state in TRACKED_STATES else 0
         first_minute = int(slot_begin // SECONDS_PER_MINUTE)
         pending, _ = self.labelled(first_minute, current_minute, threshold_seconds, zone)
         for sample in pending:
             active += sample.active_seconds
-            tracked += SECONDS_PER_MINUTE if sample.state == STATE_TRACKING else 0
+            tracked += SECONDS_PER_MINUTE if sample.state in TRACKED_STATES else 0
         counts = self.open.get(current_minute)
         open_active = counts.active_mask.bit_count() if counts is not None else 0
         so_far_seconds = now - current_minute * SECONDS_PER_MINUTE

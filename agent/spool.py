@@ -36,15 +36,19 @@ logger = logging.getLogger(__name__)
 QUEUED = "queued"
 UPLOADED = "uploaded"
 KEPT_ASIDE = "kept_aside"
+# Deleted on the device before upload (issue 12): file gone, the fact not yet reported to the server.
+WITHHELD = "withheld"
+# ... and reported (``POST /api/me/withheld``); the row stays so the capture is never rebuilt.
+WITHHELD_REPORTED = "withheld_reported"
 _WRITING = "writing"  # row exists, file not yet renamed into place (a crash here leaves nothing)
 
 _SELECT_BY_ID = (
     "SELECT id, key, file_name, taken_at, timezone, blurred, width, height, size_bytes, sha256,"
-    " status, reason, attempts FROM captures WHERE id = ?"
+    " status, reason, attempts, monitor, server_id FROM captures WHERE id = ?"
 )
 _SELECT_BY_STATUS = (
     "SELECT id, key, file_name, taken_at, timezone, blurred, width, height, size_bytes, sha256,"
-    " status, reason, attempts FROM captures WHERE status = ? ORDER BY id"
+    " status, reason, attempts, monitor, server_id FROM captures WHERE status = ? ORDER BY id"
 )
 
 
@@ -65,6 +69,8 @@ class CaptureRecord:
     status: str = QUEUED
     reason: str | None = None
     attempts: int = 0
+    monitor: int = 0  # 0-based, left to right: each monitor is its own capture (issue 13)
+    server_id: int | None = None  # the server's screenshot id once uploaded (issue 12: delete by id)
 
     def registration(self) -> ScreenshotRegistration:
         """What ``POST /screenshots`` registers for this capture once its bytes are stored."""
@@ -77,6 +83,7 @@ class CaptureRecord:
             height=self.height,
             size_bytes=self.size_bytes,
             sha256=self.sha256,
+            monitor=self.monitor,
         )
 
 
@@ -129,6 +136,8 @@ class CaptureStore:
             status=str(row[10]),
             reason=row[11],
             attempts=int(row[12]),
+            monitor=int(row[13]),
+            server_id=None if row[14] is None else int(row[14]),
         )
 
     def add(
@@ -142,6 +151,7 @@ class CaptureStore:
         height: int,
         data: bytes,
         sha256: str,
+        monitor: int = 0,
     ) -> CaptureRecord | None:
         """Spool ``data`` durably and record it as queued; None when this key is already recorded.
 
@@ -149,7 +159,7 @@ class CaptureStore:
         ``queued``. A full disk raises :class:`~agent.localdb.DiskFull` and leaves nothing behind.
         """
         try:
-            return self._add(key, taken_at, timezone, blurred, width, height, data, sha256)
+            return self._add(key, taken_at, timezone, blurred, width, height, data, sha256, monitor)
         except (sqlite3.Error, OSError) as exc:
             if is_disk_full(exc):
                 raise DiskFull(f"disk full: cannot spool the capture ({exc})") from exc
@@ -157,13 +167,13 @@ class CaptureStore:
 
     def _add(
         self, key: str, taken_at: datetime, timezone: str, blurred: bool, width: int, height: int,
-        data: bytes, sha256: str,
+        data: bytes, sha256: str, monitor: int = 0,
     ) -> CaptureRecord | None:
         name = spool_file_name(key)
         with self._transaction() as connection:
             cursor = connection.execute(
                 "INSERT OR IGNORE INTO captures (key, file_name, taken_at, timezone, blurred, width, height,"
-                " size_bytes, sha256, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " size_bytes, sha256, status, monitor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     name,
@@ -175,6 +185,7 @@ class CaptureStore:
                     len(data),
                     sha256,
                     _WRITING,
+                    monitor,
                 ),
             )
             if cursor.rowcount == 0:
@@ -185,7 +196,7 @@ class CaptureStore:
         try:
             write_sidecar(path, {
                 "key": key, "taken_at": taken_at.astimezone(UTC).isoformat(), "timezone": timezone,
-                "blurred": blurred, "width": width, "height": height, "sha256": sha256,
+                "blurred": blurred, "width": width, "height": height, "sha256": sha256, "monitor": monitor,
             })
             write_private_file(path, data)
         except BaseException:
@@ -196,8 +207,7 @@ class CaptureStore:
             except sqlite3.Error:
                 pass  # the row stays "writing" without a file: recover() removes it
             raise
-        with self._transaction() as connection:
-            connection.execute("UPDATE captures SET status = ? WHERE id = ?", (QUEUED, capture_id))
+        self.change_status(capture_id, QUEUED)
         record = self.get(capture_id)
         assert record is not None
         return record
@@ -212,18 +222,16 @@ class CaptureStore:
 
     def pending(self) -> list[CaptureRecord]:
         """Every queued capture, oldest first."""
-        with self._lock:
-            rows = self._connection.execute(
-                _SELECT_BY_STATUS, (QUEUED,)
-            ).fetchall()
-        return [self._record(row) for row in rows]
+        return self.with_status(QUEUED)
 
     def kept_aside(self) -> list[CaptureRecord]:
         """Every capture kept aside (never deleted), oldest first."""
+        return self.with_status(KEPT_ASIDE)
+
+    def with_status(self, status: str) -> list[CaptureRecord]:
+        """Every capture in ``status`` (e.g. ``withheld``: deleted here, not yet reported), oldest first."""
         with self._lock:
-            rows = self._connection.execute(
-                _SELECT_BY_STATUS, (KEPT_ASIDE,)
-            ).fetchall()
+            rows = self._connection.execute(_SELECT_BY_STATUS, (status,)).fetchall()
         return [self._record(row) for row in rows]
 
     def record_attempt(self, capture_id: int) -> None:
@@ -231,8 +239,10 @@ class CaptureStore:
         with self._transaction() as connection:
             connection.execute("UPDATE captures SET attempts = attempts + 1 WHERE id = ?", (capture_id,))
 
-    def mark_uploaded(self, capture_id: int, now: datetime | None = None) -> None:
-        """Record the upload as confirmed, then delete the local file.
+    def mark_uploaded(
+        self, capture_id: int, now: datetime | None = None, server_id: int | None = None
+    ) -> None:
+        """Record the upload as confirmed (with the server's id when it gave one), then delete the file.
 
         A crash between the two leaves a file whose row says uploaded; :meth:`recover` removes it.
         """
@@ -240,20 +250,28 @@ class CaptureStore:
         with self._transaction() as connection:
             row = connection.execute("SELECT file_name FROM captures WHERE id = ?", (capture_id,)).fetchone()
             connection.execute(
-                "UPDATE captures SET status = ?, reason = NULL, uploaded_at = ? WHERE id = ?",
-                (UPLOADED, moment, capture_id),
+                "UPDATE captures SET status = ?, reason = NULL, uploaded_at = ?, server_id = ? WHERE id = ?",
+                (UPLOADED, moment, server_id, capture_id),
             )
         if row is not None:
             path = self.spool_dir / str(row[0])
             path.unlink(missing_ok=True)
             sidecar_path(path).unlink(missing_ok=True)
 
+    def change_status(self, capture_id: int, status: str, reason: str | None = None,
+                      only_from: tuple[str, ...] | None = None) -> bool:
+        """Set a capture's status (and reason), if it is in one of ``only_from``; whether it changed."""
+        condition = f" AND status IN ({', '.join('?' * len(only_from))})" if only_from else ""
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                f"UPDATE captures SET status = ?, reason = ? WHERE id = ?{condition}",  # noqa: S608 - only ?s
+                (status, reason, capture_id, *(only_from or ())),
+            )
+        return cursor.rowcount > 0
+
     def keep_aside(self, capture_id: int, reason: str) -> None:
         """Park a capture that cannot be delivered, with the reason; its file is kept."""
-        with self._transaction() as connection:
-            connection.execute(
-                "UPDATE captures SET status = ?, reason = ? WHERE id = ?", (KEPT_ASIDE, reason, capture_id)
-            )
+        self.change_status(capture_id, KEPT_ASIDE, reason)
 
     def retry_kept_aside(self) -> list[int]:
         """Queue every kept-aside capture whose file still exists again (e.g. after fixing a bucket)."""
@@ -268,7 +286,8 @@ class CaptureStore:
         """Bytes the spool holds (queued, kept aside and being written)."""
         with self._lock:
             row = self._connection.execute(
-                "SELECT COALESCE(SUM(size_bytes), 0) FROM captures WHERE status != ?", (UPLOADED,)
+                "SELECT COALESCE(SUM(size_bytes), 0) FROM captures WHERE status NOT IN (?, ?, ?)",
+                (UPLOADED, WITHHELD, WITHHELD_REPORTED),
             ).fetchone()
         return int(row[0])
 
@@ -305,7 +324,7 @@ class CaptureStore:
 
         * a row still ``writing`` whose file is complete (right size and sha256) becomes queued;
           without its file it is removed (the capture never finished);
-        * half-written temp files are removed; files of uploaded rows are removed;
+        * half-written temp files are removed; files of uploaded or withheld rows are removed;
         * a queued row whose file vanished is kept aside (``spool file missing``), never dropped silently;
         * a file agent.db does not know (it was damaged, emptied or deleted) gets its row back.
         """
@@ -316,19 +335,17 @@ class CaptureStore:
         with self._lock:
             rows = self._connection.execute(_SELECT_BY_STATUS, (_WRITING,)).fetchall()
             if spooled_names:
-                rows += self._connection.execute(_SELECT_BY_STATUS, (UPLOADED,)).fetchall()
+                for gone in (UPLOADED, WITHHELD, WITHHELD_REPORTED):
+                    rows += self._connection.execute(_SELECT_BY_STATUS, (gone,)).fetchall()
         for row in rows:
             record = self._record(row)
-            if record.status == UPLOADED:
+            if record.status != _WRITING:  # uploaded or withheld: a file left by a crash goes
                 if record.path.name in spooled_names:
                     record.path.unlink(missing_ok=True)
                     sidecar_path(record.path).unlink(missing_ok=True)
                 continue
             if _file_matches(record.path, record.size_bytes, record.sha256):
-                with self._transaction() as connection:
-                    connection.execute(
-                        "UPDATE captures SET status = ? WHERE id = ?", (QUEUED, record.capture_id)
-                    )
+                self.change_status(record.capture_id, QUEUED)
             else:
                 record.path.unlink(missing_ok=True)
                 sidecar_path(record.path).unlink(missing_ok=True)
@@ -359,10 +376,11 @@ class CaptureStore:
             with self._transaction() as connection:
                 cursor = connection.execute(
                     "INSERT OR IGNORE INTO captures (key, file_name, taken_at, timezone, blurred, width,"
-                    " height, size_bytes, sha256, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " height, size_bytes, sha256, status, reason, monitor)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (rebuilt.key, rebuilt.file_name, rebuilt.taken_at.isoformat(), rebuilt.timezone,
                      int(rebuilt.blurred), rebuilt.width, rebuilt.height, rebuilt.size_bytes, rebuilt.sha256,
-                     QUEUED if rebuilt.reason is None else KEPT_ASIDE, rebuilt.reason),
+                     QUEUED if rebuilt.reason is None else KEPT_ASIDE, rebuilt.reason, rebuilt.monitor),
                 )
             adopted += cursor.rowcount
         for sidecar in self.spool_dir.glob("*.json"):  # a crash between sidecar and JPEG

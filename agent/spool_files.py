@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.private_files import write_private_file
+from contract.screenshots import MAX_MONITORS
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class RebuiltCapture:
     size_bytes: int
     sha256: str
     reason: str | None = None
+    monitor: int = 0
 
 
 def sidecar_path(jpeg_path: Path) -> Path:
@@ -109,7 +111,7 @@ def _aside(rebuilt: RebuiltCapture, reason: str) -> RebuiltCapture:
     return RebuiltCapture(
         key=rebuilt.key, file_name=rebuilt.file_name, taken_at=rebuilt.taken_at, timezone=rebuilt.timezone,
         blurred=rebuilt.blurred, width=rebuilt.width, height=rebuilt.height, size_bytes=rebuilt.size_bytes,
-        sha256=rebuilt.sha256, reason=reason,
+        sha256=rebuilt.sha256, reason=reason, monitor=rebuilt.monitor,
     )
 
 
@@ -119,6 +121,9 @@ def _from_sidecar(
     """The sidecar's fields when they describe this very file (its key's tail and its bytes)."""
     key, timezone, blurred = sidecar.get("key"), sidecar.get("timezone"), sidecar.get("blurred")
     width, height = sidecar.get("width"), sidecar.get("height")
+    monitor = sidecar.get("monitor", 0)  # sidecars written before issue 13 have none: monitor 0
+    if isinstance(monitor, bool) or not isinstance(monitor, int) or not 0 <= monitor < MAX_MONITORS:
+        monitor = 0
     if not isinstance(key, str) or not key.endswith(tail) or sidecar.get("sha256") != sha256_hex:
         return None
     if not isinstance(timezone, str) or not isinstance(blurred, bool):
@@ -131,5 +136,5 @@ def _from_sidecar(
         return None
     return RebuiltCapture(
         key=key, file_name=file_name, taken_at=taken_at, timezone=timezone, blurred=blurred,
-        width=int(width), height=int(height), size_bytes=size_bytes, sha256=sha256_hex,
+        width=int(width), height=int(height), size_bytes=size_bytes, sha256=sha256_hex, monitor=monitor,
     )

@@ -1,4 +1,8 @@
-"""The upload worker: a queue.Queue feeding a few threads that PUT, register, then delete each capture."""
+"""The upload worker: a queue.Queue feeding a few threads that PUT, register, then delete each capture.
+
+Captures may be held on the device first (``upload_delay_seconds``, :mod:`agent.holding`) and deleted
+there (:meth:`UploadWorker.withhold`): only the fact is reported to the server, queued like an upload.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from agent.backoff import BACKOFF_INITIAL_SECONDS, BACKOFF_MAX_SECONDS, Backoff
-from agent.events import EventHub, Uploaded
-from agent.spool import KEPT_ASIDE, QUEUED, UPLOADED, CaptureRecord, CaptureStore
+from agent.events import ConfigApplied, EventHub, Uploaded
+from agent.holding import HeldCapture, HoldBack, withhold_capture
+from agent.spool import KEPT_ASIDE, QUEUED, UPLOADED, WITHHELD, WITHHELD_REPORTED, CaptureRecord, CaptureStore
 from agent.uploaders import Uploader
 from contract.errors import PermanentError, SessionExpired, TransientError
 from time_manager import utc_now
@@ -35,6 +40,7 @@ class UploadStatus:
     next_retry_at: datetime | None
     session_expired: bool = False
     last_error: str | None = None
+    held_back: int = 0  # captures waiting out the upload delay (part of ``waiting``)
 
 
 class UploadWorker:
@@ -52,7 +58,7 @@ class UploadWorker:
         *,
         store: CaptureStore,
         uploader: Uploader,
-        register: Callable[[CaptureRecord], None],
+        register: Callable[[CaptureRecord], object],
         concurrency: int = 4,
         backoff_initial_seconds: float = BACKOFF_INITIAL_SECONDS,
         backoff_max_seconds: float = BACKOFF_MAX_SECONDS,
@@ -60,6 +66,8 @@ class UploadWorker:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = utc_now,
         events: EventHub | None = None,
+        report_withheld: Callable[[CaptureRecord], None] | None = None,
+        upload_delay_seconds: int = 0,
     ) -> None:
         self.store = store
         self.uploader = uploader
@@ -68,6 +76,11 @@ class UploadWorker:
         self._monotonic = monotonic
         self._clock = clock
         self.events = events if events is not None else EventHub()
+        # ``report_withheld`` tells the server a capture was deleted on the device (POST /api/me/withheld).
+        self.report_withheld = report_withheld
+        self.holding = HoldBack(store, clock, self.enqueue, upload_delay_seconds)
+        self._in_flight: set[int] = set()
+        self.events.subscribe(ConfigApplied, self._config_applied)
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._queued_ids: set[int] = set()
         self._condition = threading.Condition()
@@ -90,6 +103,8 @@ class UploadWorker:
         recovered = self.store.recover()
         for record in recovered:
             self.enqueue(record.capture_id)
+        for record in self.store.with_status(WITHHELD):  # deletions not yet told to the server
+            self.enqueue(record.capture_id)
         uploader_mode = getattr(self.uploader, "mode", type(self.uploader).__name__)
         logger.info(
             "upload worker started (%s, %d threads); %d capture(s) waiting in the spool",
@@ -101,6 +116,7 @@ class UploadWorker:
             thread = threading.Thread(target=self._run, name=f"upload-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.holding.start()
 
     def enqueue(self, capture_id: int) -> None:
         """Queue one spooled capture (duplicates are ignored). Any thread."""
@@ -121,6 +137,7 @@ class UploadWorker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - self._monotonic()))
         self._threads = []
+        self.holding.stop(deadline - self._monotonic())
         # Forget what the old threads had queued; start() re-queues it from the spool.
         with self._condition:
             self._queued_ids.clear()
@@ -159,6 +176,7 @@ class UploadWorker:
             last_error = self._last_error
             session_expired = self._session_expired
         next_retry_at = self._clock() + timedelta(seconds=remaining) if remaining > 0 else None
+        held_back = len(self.holding.held_back())
         return UploadStatus(
             waiting=counts[QUEUED],
             kept_aside=counts[KEPT_ASIDE],
@@ -169,7 +187,32 @@ class UploadWorker:
             next_retry_at=next_retry_at,
             session_expired=session_expired,
             last_error=last_error,
+            held_back=held_back,
         )
+
+    # ----------------------------------------------------------------- holding back (issue 12)
+    def _config_applied(self, applied: ConfigApplied) -> None:
+        self.holding.set_delay(applied.config.upload_delay_seconds)
+
+    def held_back(self) -> list[HeldCapture]:
+        """The captures waiting out the upload delay, oldest first (for the window's list). Any thread."""
+        return self.holding.held_back()
+
+    def withhold(self, capture_id: int) -> CaptureRecord | None:
+        """Delete a capture on the device before it is uploaded; the server hears only of the fact.
+
+        None when it is too late (being uploaded right now, or already uploaded). Any thread.
+        """
+        with self._condition:
+            if capture_id in self._in_flight:
+                return None
+            record = withhold_capture(self.store, capture_id)
+        self.holding.forget(capture_id)
+        if record is None:
+            return None
+        logger.info("a capture was deleted on this device before upload; only the deletion is reported")
+        self.enqueue(capture_id)
+        return record
 
     # ----------------------------------------------------------------- the threads
     def _wait_until_allowed(self) -> bool:
@@ -195,6 +238,8 @@ class UploadWorker:
             if not self._wait_until_allowed():
                 return
             requeue = False
+            with self._condition:
+                self._in_flight.add(capture_id)
             try:
                 requeue = self._upload_one(capture_id)
             except Exception:  # the job boundary: a bug must not kill the thread or lose the capture
@@ -202,6 +247,7 @@ class UploadWorker:
                 self._note_failure("unexpected error", None, self._monotonic())
                 requeue = True
             with self._condition:
+                self._in_flight.discard(capture_id)
                 stopping = self._stopping
                 if not requeue or stopping:
                     self._queued_ids.discard(capture_id)
@@ -211,7 +257,12 @@ class UploadWorker:
     def _upload_one(self, capture_id: int) -> bool:
         """Deliver one capture; True when it must be tried again later."""
         record = self.store.get(capture_id)
+        if record is not None and record.status == WITHHELD:
+            return self._report_withheld(record)
         if record is None or record.status != QUEUED:
+            return False
+        if not self.holding.is_due(record):
+            self.holding.hold(record)  # queued again when its wait is over
             return False
         try:
             data = record.path.read_bytes()
@@ -227,7 +278,7 @@ class UploadWorker:
         started = self._monotonic()
         try:
             self.uploader.put(record, data)
-            self.register(record)
+            answer = self.register(record)
         except SessionExpired:
             logger.warning("the server ended the session; uploads wait for a new sign-in")
             with self._condition:
@@ -240,10 +291,34 @@ class UploadWorker:
             logger.warning("capture %s kept aside: %s", record.key, exc)
             self.store.keep_aside(capture_id, str(exc))
             return False
-        self.store.mark_uploaded(capture_id, self._clock())
+        server_id = answer if isinstance(answer, int) and not isinstance(answer, bool) else None
+        self.store.mark_uploaded(capture_id, self._clock(), server_id)
         self._note_success()
         logger.debug("uploaded %s", record.key)
-        self.events.publish(Uploaded(record))
+        self.events.publish(Uploaded(self.store.get(capture_id) or record))
+        return False
+
+    def _report_withheld(self, record: CaptureRecord) -> bool:
+        """Tell the server a capture was deleted on the device; True when it must be tried again."""
+        if self.report_withheld is None:
+            self.store.change_status(record.capture_id, WITHHELD_REPORTED, "no server to tell")
+            return False
+        started = self._monotonic()
+        try:
+            self.report_withheld(record)
+        except SessionExpired:
+            with self._condition:
+                self._session_expired = True
+            return True
+        except TransientError as exc:
+            self._note_failure(str(exc), exc.retry_after_seconds, started)
+            return True
+        except PermanentError as exc:
+            logger.warning("the server refused to record a deletion on this device: %s", exc)
+            self.store.change_status(record.capture_id, WITHHELD_REPORTED, str(exc))
+            return False
+        self.store.change_status(record.capture_id, WITHHELD_REPORTED)
+        self._note_success()
         return False
 
     def _note_failure(self, message: str, retry_after_seconds: float | None, started: float) -> None:

@@ -36,7 +36,15 @@ STATE_PAUSED = "paused"
 STATE_SUSPENDED = "suspended"
 
 
-STATES: tuple[str, ...] = (STATE_TRACKING, STATE_IDLE, STATE_PAUSED, STATE_SUSPENDED)
+# Idle minutes the person said were work (the window's question after idle): tracked, 0 activity.
+STATE_IDLE_KEPT = "idle_kept"
+
+
+STATES: tuple[str, ...] = (STATE_TRACKING, STATE_IDLE, STATE_PAUSED, STATE_SUSPENDED, STATE_IDLE_KEPT)
+
+
+# The states whose minutes are tracked time (the denominator of the activity %).
+TRACKED_STATES: frozenset[str] = frozenset({STATE_TRACKING, STATE_IDLE_KEPT})
 
 
 SECONDS_PER_MINUTE = 60
@@ -60,8 +68,12 @@ MAX_SAMPLE_AGE = timedelta(days=30)
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
 
-# When devices tie on active seconds, the merged minute takes the first of these states.
-STATE_PRECEDENCE: tuple[str, ...] = (STATE_TRACKING, STATE_IDLE, STATE_PAUSED, STATE_SUSPENDED)
+# When devices tie on active seconds, the merged minute takes the first of these states. ``idle_kept``
+# comes right after ``tracking``: it is the person's own word that the minute was work, which a second
+# device that merely saw no input (``idle``) must not overrule; a device with input still wins.
+STATE_PRECEDENCE: tuple[str, ...] = (
+    STATE_TRACKING, STATE_IDLE_KEPT, STATE_IDLE, STATE_PAUSED, STATE_SUSPENDED,
+)
 
 
 MAX_SAMPLES_PER_BATCH = 1000
@@ -70,8 +82,9 @@ MAX_SAMPLES_PER_BATCH = 1000
 def activity_percent(active_seconds: int, tracked_seconds: float) -> int | None:
     """The one activity %: active seconds as a whole percentage of tracked seconds, at most 100.
 
-    Tracked seconds are the seconds of ``tracking`` minutes (idle, paused and suspended time is not
-    tracked). Window, diary, reports and CSV all call this; None when nothing was tracked.
+    Tracked seconds are the seconds of ``tracking`` and ``idle_kept`` minutes (an idle minute the
+    person counted as work is tracked with 0 activity; idle, paused and suspended time is not).
+    Window, diary, reports and CSV all call this; None when nothing was tracked.
     """
     if tracked_seconds <= 0:
         return None
@@ -207,7 +220,7 @@ def _merge_rank(sample: MinuteSample) -> tuple[int, int]:
 
 def merge_device_minutes(samples: Sequence[MinuteSample]) -> MinuteSample:
     """One minute of several devices: the most active device's state (and zone), the largest active
-    seconds (at most 60), every count summed; ties go tracking > idle > paused > suspended."""
+    seconds (at most 60), every count summed; ties go tracking > idle_kept > idle > paused > suspended."""
     if not samples:
         raise ValueError("nothing to merge")
     leader = max(samples, key=_merge_rank)

@@ -1,4 +1,8 @@
-"""The reports as CSV: the range report's user-days and a diary's slots, each after a ``#`` zone line."""
+"""The reports as CSV: the range report's user-days and a diary's slots, each after a ``#`` zone line.
+
+``idle_kept_minutes`` (idle the person counted as work, part of ``tracked_seconds``) is the last
+column, so readers of the older columns by position keep working.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ logger = logging.getLogger(__name__)
 REPORT_CSV_COLUMNS = (
     "username", "zone", "date", "hours_in_day", "tracked_seconds", "tracked_hours", "active_seconds",
     "activity_percent", "idle_minutes", "paused_minutes", "suspended_minutes", "keys", "clicks",
+    "idle_kept_minutes",
 )
 SLOT_CSV_COLUMNS = (
     "username", "zone", "date", "slot_start_local", "slot_start_utc", "state", "sample_minutes",
     "tracking_minutes", "idle_minutes", "paused_minutes", "suspended_minutes", "active_seconds",
-    "activity_percent", "keys", "clicks", "scrolls", "mouse_px", "screenshots",
+    "activity_percent", "keys", "clicks", "scrolls", "mouse_px", "screenshots", "idle_kept_minutes",
 )
 
 
@@ -49,7 +54,7 @@ def write_report_csv(report: Report, stream: IO[str]) -> None:
                 user.username, user.zone.name, day.isoformat(), _hours_text(user.hours_in_days[day]),
                 tally.tracked_seconds, f"{tally.tracked_seconds / 3600:.2f}", tally.active_seconds,
                 _percent_text(tally.activity_percent), tally.idle_minutes, tally.paused_minutes,
-                tally.suspended_minutes, tally.keys, tally.clicks,
+                tally.suspended_minutes, tally.keys, tally.clicks, tally.idle_kept_minutes,
             ])
 
 
@@ -67,5 +72,5 @@ def write_slots_csv(days: Sequence[DiaryDay], stream: IO[str]) -> None:
                 slot.start.isoformat(), tally.state, tally.sample_minutes, tally.tracking_minutes,
                 tally.idle_minutes, tally.paused_minutes, tally.suspended_minutes, tally.active_seconds,
                 _percent_text(tally.activity_percent), tally.keys, tally.clicks, tally.scrolls,
-                tally.mouse_px, len(slot.screenshots),
+                tally.mouse_px, len(slot.screenshots), tally.idle_kept_minutes,
             ])

@@ -18,6 +18,7 @@ from contract.activity import (
     COUNT_FIELDS,
     SECONDS_PER_MINUTE,
     STATE_IDLE,
+    STATE_IDLE_KEPT,
     STATE_PAUSED,
     STATE_SUSPENDED,
     STATE_TRACKING,
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 SLOT_MINUTES = 10
 SLOT_SECONDS = SLOT_MINUTES * SECONDS_PER_MINUTE
 GAP = "gap"
+# How a state reads in a tooltip where its name is not plain words.
+STATE_WORDS = {STATE_IDLE_KEPT: "idle counted as work"}
 
 
 class epoch_seconds(FunctionElement[int]):
@@ -74,6 +77,7 @@ class Tally:
     idle_minutes: int = 0
     paused_minutes: int = 0
     suspended_minutes: int = 0
+    idle_kept_minutes: int = 0  # idle minutes the person counted as work: tracked, with 0 activity
     active_seconds: int = 0
     keys: int = 0
     clicks: int = 0
@@ -90,8 +94,8 @@ class Tally:
 
     @property
     def tracked_seconds(self) -> int:
-        """Seconds of tracked time (60 per ``tracking`` minute)."""
-        return self.tracking_minutes * SECONDS_PER_MINUTE
+        """Seconds of tracked time (60 per ``tracking`` or ``idle_kept`` minute)."""
+        return (self.tracking_minutes + self.idle_kept_minutes) * SECONDS_PER_MINUTE
 
     @property
     def activity_percent(self) -> int | None:
@@ -100,12 +104,13 @@ class Tally:
 
     @property
     def state(self) -> str:
-        """``gap`` (no data), ``tracking``, or the most frequent of idle/paused/suspended."""
+        """``gap`` (no data), ``tracking``, or the most frequent of idle_kept/idle/paused/suspended."""
         if self.sample_minutes == 0:
             return GAP
         if self.tracking_minutes:
             return STATE_TRACKING
         counts = {
+            STATE_IDLE_KEPT: self.idle_kept_minutes,
             STATE_IDLE: self.idle_minutes,
             STATE_PAUSED: self.paused_minutes,
             STATE_SUSPENDED: self.suspended_minutes,
@@ -118,7 +123,7 @@ class Tally:
         if self.sample_minutes == 0:
             return "no data"
         minutes = [
-            f"{getattr(self, f'{state}_minutes')} min {state}"
+            f"{getattr(self, f'{state}_minutes')} min {STATE_WORDS.get(state, state)}"
             for state in STATES
             if getattr(self, f"{state}_minutes")
         ]

@@ -109,7 +109,7 @@ def test_the_messages_are_the_ones_the_api_answers() -> None:
         "sample.active_seconds": "must be between 0 and 60",
         "sample.keys": "must be between 0 and 2147483647",
         "sample.clicks": "must be a whole number",
-        "sample.state": "must be one of tracking, idle, paused, suspended",
+        "sample.state": "must be one of tracking, idle, paused, suspended, idle_kept",
         "sample.timezone": "must be an IANA time zone name",
     }
     assert refused_fields(good_json(minute_start="yesterday")) == {
