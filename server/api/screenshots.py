@@ -23,6 +23,7 @@ from server.reports.zones import check_report_day
 from server.stores.local import LocalObjectStore
 from server.stores.objectstore import ObjectStore
 from server.stores.signing import sign_upload
+from server.stores.thumbnails import thumbnail_at_registration
 from server.web import admin_required, current_principal, json_body, login_required, zone_parameter
 
 blueprint = Blueprint("screenshots", __name__)
@@ -54,6 +55,7 @@ def screenshot_json(
         "blurred": row.blurred,
         "width": row.width,
         "height": row.height,
+        "monitor": row.monitor,
         "size_bytes": row.size_bytes,
         "sha256": row.sha256,
         "uploaded_at": row.uploaded_at.isoformat(),
@@ -146,7 +148,7 @@ def register() -> tuple[Response, int]:
     with context.database.session() as session:
         existing = session.scalar(select(models.Screenshot).where(models.Screenshot.key == registration.key))
         if existing is not None:
-            return jsonify({"key": registration.key, "created": False}), 200
+            return jsonify({"id": existing.id, "key": registration.key, "created": False}), 200
     stored_sha256 = context.object_store.stored_sha256(registration.key)
     if stored_sha256 is not None and stored_sha256 != registration.sha256:
         raise RequestRefused("sha256 does not match the stored object", status=400,
@@ -158,7 +160,14 @@ def register() -> tuple[Response, int]:
         created = screenshot_data.register_screenshot(
             session, principal.user_id, registration, device, context.now()
         )
-    return jsonify({"key": registration.key, "created": created}), 201 if created else 200
+        # The id lets the agent delete the capture later (DELETE /api/me/screenshots/<id>).
+        screenshot_id = session.scalar(
+            select(models.Screenshot.id).where(models.Screenshot.key == registration.key)
+        )
+    if created:
+        thumbnail_at_registration(context.object_store, registration.key)
+    answer = {"id": screenshot_id, "key": registration.key, "created": created}
+    return jsonify(answer), 201 if created else 200
 
 
 # --------------------------------------------------------------------------- admin calls
@@ -191,7 +200,7 @@ def list_screenshots() -> Response:
             select(models.Screenshot)
             .where(models.Screenshot.user_id == user_id)
             .where(models.Screenshot.taken_at >= start, models.Screenshot.taken_at < end)
-            .order_by(models.Screenshot.taken_at)
+            .order_by(models.Screenshot.taken_at, models.Screenshot.monitor)
         ).all()
         items = [screenshot_json(row, username, context.object_store, now) for row in rows]
     return jsonify({"username": username, "zone": zone, "from": start.isoformat(), "to": end.isoformat(),
