@@ -3,8 +3,8 @@
 Pages live under ``/admin`` (same signed-in session as the config pages, admins only, CSRF on
 every form); the same numbers are served as JSON under ``/api/reports/`` to an admin bearer
 token. Every page prints the zone its days are in. Screenshot images are never public: a
-thumbnail or a click goes through ``/admin/screenshots/<id>/image``, which checks the session
-and redirects to a link that expires after IMAGE_LINK_SECONDS.
+thumbnail is served by ``/admin/screenshots/<id>/thumbnail`` and a click goes through
+``/admin/screenshots/<id>/image`` (server.pages.screenshot_access checks who may see them).
 """
 
 from __future__ import annotations
@@ -24,19 +24,32 @@ from server.context import services
 from server.db.screenshot_data import deletion_log, find_screenshot, record_deletion
 from server.db.users import find_user, listed_users, user_or_404
 from server.pages import admin as admin_pages
+from server.pages.diary_day_view import LEGEND, Endpoints, build_day_view
+from server.pages.screenshot_access import image_redirect, thumbnail_response, viewable_screenshot
+from server.reports.chart import hours_chart
 from server.reports.csv_export import write_report_csv, write_slots_csv
-from server.reports.days import MAX_REPORT_DAYS, Report, team_report, week_of
+from server.reports.days import Report, team_report
 from server.reports.diary import DiaryDay, diary_day
 from server.reports.tallies import Tally, as_json
 from server.reports.team import TEAM_SORT_KEYS, sort_team, team_today
 from server.reports.zones import FIRST_REPORT_DAY, LAST_REPORT_DAY, check_report_day, user_zones
-from server.web import admin_page_required, admin_required, current_principal, zone_parameter
+from server.stores.thumbnails import delete_with_thumbnail
+from server.web import (
+    admin_page_required,
+    admin_required,
+    current_principal,
+    day_parameter,
+    range_parameters,
+    zone_parameter,
+)
 
 logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("diary", __name__)
 
-IMAGE_LINK_SECONDS = 60
+ADMIN_ENDPOINTS = Endpoints(
+    thumbnail="diary.screenshot_thumbnail", image="diary.screenshot_image", delete="diary.delete_screenshot"
+)
 
 
 @blueprint.before_request
@@ -65,29 +78,6 @@ def local_filter(moment: datetime, zone: str) -> str:
 
 
 # --------------------------------------------------------------------------- query parameters
-def _date_parameter(name: str, default: date) -> date:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        day = date.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError({name: "must be a date like 2026-11-25"}) from exc
-    return check_report_day(day, name)
-
-
-def _range_parameters(zone: str | None) -> tuple[date, date]:
-    today = time_manager.local_date(services().now(), zone or "UTC")
-    monday, sunday = week_of(today)
-    first_day = _date_parameter("from", monday)
-    last_day = _date_parameter("to", sunday)
-    if last_day < first_day:
-        raise ConfigError({"to": "must not be before from"})
-    if (last_day - first_day).days + 1 > MAX_REPORT_DAYS:
-        raise ConfigError({"from": f"the range may span at most {MAX_REPORT_DAYS} days"})
-    return first_day, last_day
-
-
 def _zone_names() -> list[str]:
     return sorted(name for name in pytz.common_timezones)
 
@@ -116,6 +106,7 @@ def team() -> BaseResponse | str:
     return render_template(
         "admin_team.html", principal=principal, rows=sort_team(rows, sort_key), zone=zone,
         name_filter=name_filter, sort_key=sort_key, now=context.now(), zone_names=_zone_names(),
+        legend=LEGEND,
     )
 
 
@@ -123,7 +114,7 @@ def team() -> BaseResponse | str:
 def _check_page_day(day: date | None) -> None:
     """A 400 page for a day the diary cannot show (e.g. 0001-01-01 or 9999-12-31 in the URL)."""
     if day is not None and not FIRST_REPORT_DAY <= day <= LAST_REPORT_DAY:
-        abort(400, description=f"the day must be between {FIRST_REPORT_DAY} and {LAST_REPORT_DAY}")
+        abort(400, description=f"The day must be between {FIRST_REPORT_DAY} and {LAST_REPORT_DAY}")
 
 
 def _diary(username: str, day: date | None, zone: str | None) -> DiaryDay:
@@ -146,7 +137,7 @@ def diary(username: str, day_text: str | None = None) -> BaseResponse | str:
     try:
         day = date.fromisoformat(day_text) if day_text else None
     except ValueError:
-        abort(404, description="the day must look like 2026-11-25")
+        abort(404, description="The day must look like 2026-11-25")
     _check_page_day(day)
     if day is None and request.args.get("date"):
         return redirect(url_for(
@@ -155,6 +146,7 @@ def diary(username: str, day_text: str | None = None) -> BaseResponse | str:
     result = _diary(username, day, zone)
     return render_template(
         "admin_diary.html", principal=principal, diary=result, zone=zone,
+        view=build_day_view(result, services().now(), ADMIN_ENDPOINTS),
         previous_day=result.day - timedelta(days=1), next_day=result.day + timedelta(days=1),
         zone_names=_zone_names(), deletions=result.deletions,
     )
@@ -167,7 +159,7 @@ def diary_csv(username: str, day_text: str) -> BaseResponse:
     try:
         day = date.fromisoformat(day_text)
     except ValueError:
-        abort(404, description="the day must look like 2026-11-25")
+        abort(404, description="The day must look like 2026-11-25")
     _check_page_day(day)
     result = _diary(username, day, zone_parameter())
     buffer = io.StringIO()
@@ -180,7 +172,7 @@ def diary_csv(username: str, day_text: str) -> BaseResponse:
 def slots_csv() -> BaseResponse:
     """Per-slot rows of one user over a range of days (``username``, ``from``, ``to``, ``tz``) as CSV."""
     zone = zone_parameter()
-    first_day, last_day = _range_parameters(zone)
+    first_day, last_day = range_parameters(zone)
     username = request.args.get("username", "")
     context = services()
     with context.database.session() as session:
@@ -197,7 +189,7 @@ def slots_csv() -> BaseResponse:
 
 # --------------------------------------------------------------------------- Report
 def _report(zone: str | None) -> Report:
-    first_day, last_day = _range_parameters(zone)
+    first_day, last_day = range_parameters(zone)
     name_filter = request.args.get("q", "").strip()
     with services().database.session() as session:
         users = listed_users(session, name_filter)
@@ -213,6 +205,7 @@ def report() -> BaseResponse | str:
     result = _report(zone)
     return render_template(
         "admin_report.html", principal=principal, report=result, zone=zone, zone_names=_zone_names(),
+        chart=hours_chart(result),
         name_filter=request.args.get("q", "").strip(),
     )
 
@@ -232,16 +225,14 @@ def report_csv() -> BaseResponse:
 @admin_page_required
 def screenshot_image(screenshot_id: int) -> BaseResponse:
     """Redirect to a short-lived link to the image (never a public URL)."""
-    context = services()
-    with context.database.session() as session:
-        found = find_screenshot(session, screenshot_id)
-        if found is None:
-            abort(404, description="no such screenshot")
-        key = found[0].key
-    link = context.object_store.presign_get(key, now=context.now(), expires_seconds=IMAGE_LINK_SECONDS)
-    response = redirect(link)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return image_redirect(viewable_screenshot(current_principal(), screenshot_id))
+
+
+@blueprint.get("/admin/screenshots/<int:screenshot_id>/thumbnail")
+@admin_page_required
+def screenshot_thumbnail(screenshot_id: int) -> Response:
+    """The screenshot's ~320 px JPEG thumbnail, made on first request if registration did not."""
+    return thumbnail_response(viewable_screenshot(current_principal(), screenshot_id))
 
 
 @blueprint.post("/admin/screenshots/<int:screenshot_id>/delete")
@@ -253,10 +244,10 @@ def delete_screenshot(screenshot_id: int) -> BaseResponse:
     with context.database.session() as session:
         found = find_screenshot(session, screenshot_id)
         if found is None:
-            abort(404, description="no such screenshot")
+            abort(404, description="No such screenshot")
         screenshot, username = found
         key = screenshot.key
-        context.object_store.delete(key)
+        delete_with_thumbnail(context.object_store, key)
         record_deletion(session, screenshot, username, principal.username, context.now())
     logger.info("screenshot %s of %s deleted by %s", key, username, principal.username)
     flash("Screenshot deleted (object and record); the deletion is in the audit log.")
@@ -325,11 +316,7 @@ def api_diary() -> Response:
     if not username:
         raise ConfigError({"username": "is required"})
     zone = zone_parameter()
-    text = request.args.get("date", "").strip()
-    try:
-        day = check_report_day(date.fromisoformat(text), "date") if text else None
-    except ValueError as exc:
-        raise ConfigError({"date": "must be a date like 2026-11-25"}) from exc
+    day = day_parameter()
     with services().database.session() as session:
         if find_user(session, username) is None:
             raise RequestRefused(f"user {username!r} not found", status=404, code="not_found")

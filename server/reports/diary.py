@@ -14,6 +14,7 @@ import time_manager
 from server.db.agents import DeviceStatus, devices_of
 from server.db.device_minutes import merged_minutes
 from server.db.models import ActivitySample, Screenshot, ScreenshotDeletion, User
+from server.db.screenshot_data import KIND_WITHHELD
 from server.reports.tallies import SLOT_MINUTES, SLOT_SECONDS, Tally, epoch_seconds, tally_columns
 from server.reports.zones import ZoneChoice
 
@@ -33,6 +34,7 @@ class ScreenshotItem:
     blurred: bool
     width: int
     height: int
+    monitor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,13 @@ class HourRow:
     label: str
     slots: tuple[Slot, ...]
 
+
+
+def deletion_text(entry: ScreenshotDeletion) -> str:
+    """``Deleted by ann`` / ``Held back on the device by ann``, as a diary slot shows it."""
+    if entry.kind == KIND_WITHHELD:
+        return f"Held back on the device by {entry.actor}"
+    return f"Deleted by {entry.actor}"
 
 @dataclass(frozen=True, slots=True)
 class DiaryDay:
@@ -109,10 +118,12 @@ def diary_day(session: Session, user: User, day: date, zone: ZoneChoice) -> Diar
     query = select(slot_index, *tally_columns(minutes)).group_by(slot_index)
     tallies = {int(row.slot): Tally.from_row(row) for row in session.execute(query)}
     shots: dict[int, list[ScreenshotItem]] = {}
+    # One image per monitor shares a taken_at; the column exists once monitors are stored.
+    monitor_column = getattr(Screenshot, "monitor", None)
     screenshot_rows = session.execute(
         select(
             Screenshot.id, Screenshot.key, Screenshot.taken_at, Screenshot.blurred, Screenshot.width,
-            Screenshot.height,
+            Screenshot.height, *([monitor_column.label("monitor")] if monitor_column is not None else []),
         )
         .where(Screenshot.user_id == user.id, Screenshot.taken_at >= start, Screenshot.taken_at < end)
         .order_by(Screenshot.taken_at)
@@ -121,7 +132,7 @@ def diary_day(session: Session, user: User, day: date, zone: ZoneChoice) -> Diar
         index = int((row.taken_at - start).total_seconds() // SLOT_SECONDS)
         item = ScreenshotItem(
             row.id, row.key, row.taken_at, time_manager.to_local(row.taken_at, zone.name), bool(row.blurred),
-            row.width, row.height,
+            row.width, row.height, int(getattr(row, "monitor", 0) or 0),
         )
         shots.setdefault(index, []).append(item)
     slots = []

@@ -16,6 +16,7 @@ from server.db.models import ActivitySample, User
 from server.db.users import listed_users
 from server.reports.days import zone_day_tallies
 from server.reports.tallies import Tally
+from server.reports.timeline import Segment, day_segments, slot_states, timeline_summary
 from server.reports.zones import ZoneChoice, of_newest_sample, user_zones
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,12 @@ class TeamMember:
     kept_aside: int | None
     minutes_set_aside: int | None = None
     devices: tuple[DeviceStatus, ...] = ()
+    timeline: tuple[Segment, ...] = ()
+
+    @property
+    def timeline_text(self) -> str:
+        """Today's timeline in words (minutes per state)."""
+        return timeline_summary(self.timeline)
 
     @property
     def input_warnings(self) -> list[str]:
@@ -56,9 +63,14 @@ def team_today(
     zones = user_zones(session, members, chosen_zone)
     todays = {user.id: time_manager.local_date(now, zones[user.id].name) for user in members}
     tallies: dict[tuple[int, int], Tally] = {}
+    timelines: dict[int, tuple[Segment, ...]] = {}
     for zone, today in {(zones[user.id].name, todays[user.id]) for user in members}:
         user_ids = [user.id for user in members if (zones[user.id].name, todays[user.id]) == (zone, today)]
-        tallies.update(zone_day_tallies(session, user_ids, time_manager.local_day_bounds(today, zone)))
+        start, end = time_manager.local_day_bounds(today, zone)
+        tallies.update(zone_day_tallies(session, user_ids, (start, end)))
+        states = slot_states(session, user_ids, start, end)
+        for user_id in user_ids:
+            timelines[user_id] = day_segments(states.get(user_id, {}), start, end, now, zone)
     newest_id = of_newest_sample(ActivitySample.id)
     newest = {
         int(row.user_id): row
@@ -103,6 +115,7 @@ def team_today(
                 kept_aside=_device_sum(own, "kept_aside"),
                 minutes_set_aside=_device_sum(own, "minutes_set_aside"),
                 devices=tuple(own),
+                timeline=timelines.get(user.id, ()),
             )
         )
     return result

@@ -306,6 +306,20 @@ class LocalObjectStore:
         """Remove the file (absent is fine)."""
         self.path_for(key).unlink(missing_ok=True)
 
+    def read_bytes(self, key: str) -> bytes | None:
+        """The file's bytes, or None when absent."""
+        try:
+            return self.path_for(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Write the file atomically (temp + fsync + rename, 0600 in 0700 folders); the type is not kept."""
+        target = self.path_for(key)
+        _make_private_dirs(target.parent, self.root_dir)
+        with replacing(target) as handle:
+            handle.write(data)
+
 
 def _check_digest(key: str, prefix: str, actual_sha256: str, signed_sha256: str | None) -> None:
     """Refuse (400 validation_error, field sha256) bytes whose digest is not the signed or the key's."""

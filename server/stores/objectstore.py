@@ -57,6 +57,14 @@ class ObjectStore(Protocol):
         """Remove the object (absent is fine)."""
         ...
 
+    def read_bytes(self, key: str) -> bytes | None:
+        """The whole object (the server's own reads: thumbnails), or None when absent."""
+        ...
+
+    def write_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Store ``data`` at ``key`` (the server's own writes: thumbnails), replacing any object there."""
+        ...
+
 
 def as_utc(now: datetime) -> datetime:
     """``now`` in UTC; refuses a naive datetime."""

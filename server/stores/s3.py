@@ -9,6 +9,7 @@ where the store returns one (moto returns none).
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,3 +104,24 @@ class S3ObjectStore:
     def delete(self, key: str) -> None:
         """Delete the object (S3 treats an absent key as success)."""
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """GET the whole object; None when it does not exist."""
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
+                return None
+            raise
+        with answer["Body"] as body:
+            return bytes(body.read())
+
+    def write_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        """PUT ``data`` with its content type and sha256 checksum."""
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, ChecksumSHA256=checksum
+        )

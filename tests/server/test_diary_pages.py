@@ -115,8 +115,9 @@ def test_the_diary_page_shows_slots_zone_thumbnails_and_a_link_that_expires(serv
     assert 'data-slot="2026-11-20T09:10:00-05:00" data-state="paused"' in html
     assert 'data-slot="2026-11-20T09:20:00-05:00" data-state="gap"' in html
     assert "10 min tracking; 30 keys, 10 clicks" in html
-    image_links = re.findall(r'src="(/admin/screenshots/\d+/image)"', html)
-    assert len(image_links) == 1 and "blurred" in html
+    image_links = re.findall(r'href="(/admin/screenshots/\d+/image)"', html)
+    thumbnails = re.findall(r'src="(/admin/screenshots/\d+/thumbnail)"', html)
+    assert len(image_links) == 1 and len(thumbnails) == 1 and "blurred" in html
 
     redirect = browser.get(image_links[0])
     assert redirect.status_code == 302
@@ -210,7 +211,7 @@ def test_deleting_a_screenshot_removes_object_and_record_and_is_audited(server: 
 PAGES = (
     "/admin/team", "/admin/diary/ann", "/admin/diary/ann/2026-11-20", "/admin/diary/ann/2026-11-20.csv",
     "/admin/report", "/admin/report.csv", "/admin/slots.csv?username=ann", "/admin/deletions",
-    "/admin/screenshots/1/image",
+    "/admin/screenshots/1/image", "/admin/screenshots/1/thumbnail",
 )
 APIS = ("/api/reports/team", "/api/reports/days", "/api/reports/diary?username=ann")
 
@@ -240,3 +241,91 @@ def test_the_report_api_takes_the_zone_alias_as_well_as_tz(server: Server) -> No
         path = f"/api/reports/diary?username=ann&date=2026-11-20&{name}=Asia/Kolkata"
         response = server.app.test_client().get(path, headers=server.headers("root"))
         assert response.status_code == 200 and response.get_json()["zone"] == "Asia/Kolkata", name
+
+
+# --------------------------------------------------------------------------- folding, future, states
+def test_empty_hours_fold_into_one_line_and_slots_still_to_come_are_not_no_data(server: Server) -> None:
+    nine_new_york = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # NOW is 10:00:30 in New York
+    post_activity(server, {"samples": [sample(nine_new_york + timedelta(minutes=n)) for n in range(20)]})
+    browser = server.admin_browser("root")
+
+    html = browser.get("/admin/diary/ann/2026-11-20").get_data(as_text=True)
+
+    folds = re.findall(r'data-fold="(\w+)">\s*<summary class="fold-line">([^<]+)<', html)
+    assert folds == [
+        ("gap", "No data 00:00\N{EN DASH}08:50"), ("future", "Still to come 11:00\N{EN DASH}23:50"),
+    ]
+    assert 'data-slot="2026-11-20T09:20:00-05:00" data-state="gap"' in html  # a past empty slot
+    assert 'data-slot="2026-11-20T10:00:00-05:00" data-state="gap"' in html  # begun: no data yet
+    assert 'data-slot="2026-11-20T10:10:00-05:00" data-state="future"' in html
+    assert 'data-slot="2026-11-20T15:00:00-05:00" data-state="future"' in html
+    assert 'id="toggle-hours"' in html and "22 empty hour(s) folded" in html
+    assert '<script src="/static/diary.js" defer></script>' in html and "<script>" not in html
+
+    earlier = browser.get("/admin/diary/ann/2026-11-18").get_data(as_text=True)
+    assert '<summary class="fold-line">No data 00:00\N{EN DASH}23:50</summary>' in earlier
+    assert 'id="day-tracked">—' in earlier and 'data-state="future"' not in earlier
+    later = browser.get("/admin/diary/ann/2026-11-22").get_data(as_text=True)
+    assert '<summary class="fold-line">Still to come 00:00\N{EN DASH}23:50</summary>' in later
+    assert 'data-state="gap"' not in later
+
+
+def test_captures_of_one_moment_are_grouped_by_monitor() -> None:
+    from server.pages.diary_day_view import group_moments
+    from server.reports.diary import ScreenshotItem
+
+    def item(number: int, second: int, monitor: int) -> ScreenshotItem:
+        moment = datetime(2026, 11, 20, 14, 0, second, tzinfo=UTC)
+        return ScreenshotItem(number, f"k{number}", moment, moment, False, 1920, 1080, monitor)
+
+    moments = group_moments((item(1, 5, 1), item(2, 5, 0), item(3, 40, 0), item(4, 5, 2)))
+    assert [[shot.id for shot in moment] for moment in moments] == [[2, 1, 4], [3]]
+
+
+def test_every_state_has_its_own_legend_entry_and_a_distinct_pattern(server: Server) -> None:
+    from server.pages.diary_day_view import LEGEND
+
+    browser = server.admin_browser("root")
+    with browser.get("/static/admin.css") as answer:  # closes the sent file
+        css = answer.get_data(as_text=True)
+    backgrounds = {}
+    for state, _label in LEGEND:
+        rule = re.search(rf"\.state-{state} \{{ background: ([^;]+);", css)
+        assert rule is not None, state
+        backgrounds[state] = rule.group(1)
+    assert len(set(backgrounds.values())) == len(LEGEND)  # no two states look alike
+    patterned = [value for value in backgrounds.values() if "gradient" in value]
+    assert len(patterned) >= len(LEGEND) - 2  # readable without colour: tracking solid, future blank
+    for path in ("/admin/diary/ann/2026-11-20", "/admin/team"):
+        html = browser.get(path).get_data(as_text=True)
+        assert 'data-legend="idle_kept"' in html and "idle, counted as work" in html, path
+
+
+def test_team_today_draws_a_timeline_bar_per_person(server: Server) -> None:
+    nine_new_york = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+    post_activity(server, {"samples": [sample(nine_new_york + timedelta(minutes=n)) for n in range(30)]
+                           + [sample(nine_new_york + timedelta(minutes=30 + n), "idle") for n in range(20)]})
+    html = server.admin_browser("root").get("/admin/team").get_data(as_text=True)
+    row = re.search(r'<tr data-username="ann">(.*?)</tr>', html, re.S)
+    assert row is not None
+    segment = r'<span class="seg state-(\w+)" data-state="\w+" style="width: ([\d.]+)%" title="([^"]+)"'
+    segments = re.findall(segment, row.group(1))
+    assert [state for state, _, _ in segments] == ["gap", "tracking", "idle", "gap", "future"]
+    assert abs(sum(float(width) for _, width, _ in segments) - 100) < 0.01
+    assert segments[1][2] == "09:00\N{EN DASH}09:30 tracking (30 min)"
+    assert 'aria-label="Today tracking 30 min, idle 20 min, no data' in row.group(1)
+    root_row = re.search(r'<tr data-username="root">(.*?)</tr>', html, re.S)
+    assert root_row is not None and '<td class="tracked" data-label="Tracked">—</td>' in root_row.group(1)
+
+
+def test_the_report_draws_hours_per_day_and_a_dash_where_there_is_no_data(server: Server) -> None:
+    start = datetime(2026, 11, 17, 14, 0, tzinfo=UTC)
+    post_activity(server, {"samples": [sample(start + timedelta(minutes=n)) for n in range(90)]})
+    html = server.admin_browser("root").get("/admin/report").get_data(as_text=True)
+    assert "<script" not in html.split('id="hours-chart"')[1].split("</figure>")[0]
+    days = re.findall(r'<g class="day" data-day="([\d-]+)" data-hours="([\d.]*)">', html)
+    assert days[0] == ("2026-11-16", "") and days[1] == ("2026-11-17", "1.50") and len(days) == 7
+    chart = html.split('id="hours-chart"')[1]
+    assert chart.count('class="bar-rect"') == 1 and "2026-11-16 —" in chart and "2026-11-17 1:30" in chart
+    footer = html.split("<tfoot>")[1]
+    assert "<td>—</td>" in footer and "<td>1:30</td>" in footer
