@@ -1,8 +1,10 @@
 """Passwords, OTP challenges and tokens (server side) and the sign-in flow (agent side).
 
 Server side: :class:`ServerAuth` checks passwords (scrypt, memory-hard), mails 6-digit codes
-(pyotp) to the address registered on the account, issues 256-bit bearer tokens stored only as
-their SHA-256. How many passwords, codes and mails are let through is server/sign_in_limits.py
+(pyotp) to the address registered on the account — or, for an account with an authenticator app
+(server/totp.py), asks for the app's code and mails nothing — and issues 256-bit bearer tokens
+stored only as their SHA-256. Tokens slide: each is valid for the idle window after its last use
+(server/tokens.py). How many passwords, codes and mails are let through is server/sign_in_limits.py
 (per name and address, identical for unknown names; NIST SP 800-63B 5.2.2).
 """
 
@@ -11,21 +13,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
-from contract.errors import AuthError, ConfigError, TransientError
-from server import sign_in_limits, sign_in_mail
+from contract.errors import AuthError, RequestRefused, TransientError
+from server import sign_in_limits, sign_in_mail, tokens
+from server.accounts import EMAIL_PATTERN, USERNAME_PATTERN, AccountAdmin, UserSummary
 from server.db import challenges
 from server.db.challenges import MAX_CODE_ATTEMPTS, RESEND_INTERVAL
 from server.db.database import Database
-from server.db.models import AuthToken, LoginChallenge, User, WebSession
+from server.db.models import AuthToken, LoginChallenge, User
 from server.mailer import FileOutbox, Mailer
 from server.passwords import (
     DUMMY_PASSWORD_HASH,
@@ -38,11 +40,13 @@ from server.passwords import (
     token_digest,
     verify_password,
 )
+from server.totp import TotpService
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "MAX_PASSWORD_LENGTH", "MIN_PASSWORD_LENGTH", "SCRYPT_N", "ChallengeIssued", "IssuedToken", "Principal",
+    "EMAIL_PATTERN", "MAX_PASSWORD_LENGTH", "MIN_PASSWORD_LENGTH", "SCRYPT_N", "USERNAME_PATTERN",
+    "ChallengeIssued", "IssuedToken", "Principal",
     "ServerAuth", "UserSummary", "check_new_password", "hash_password", "mask_email", "token_digest",
     "verify_password",
 ]
@@ -55,16 +59,15 @@ CODE_LIFETIME = timedelta(minutes=5)
 PURGE_AFTER = timedelta(days=1)
 PURGE_EVERY = timedelta(minutes=10)
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 @dataclass(frozen=True, slots=True)
 class ChallengeIssued:
-    """A code was mailed: the id to verify against, the masked address, when the code expires."""
+    """A code is awaited: the id to verify against, the masked address ("" for totp), expiry, method."""
 
     challenge_id: str
     sent_to: str
     expires_at: datetime
+    method: str = "email"  # "email": a code was mailed; "totp": the authenticator app's code
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,23 +91,12 @@ class Principal:
     token_expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class UserSummary:
-    """An account as listed by the CLI and the admin pages."""
-
-    username: str
-    email: str
-    is_admin: bool
-    is_enabled: bool
-    created_at: datetime
-
-
 def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, int((moment - now).total_seconds() + 0.999))
 
 
-class ServerAuth:
-    """Accounts, email-code sign-in, tokens and throttling on top of the database."""
+class ServerAuth(AccountAdmin):
+    """Accounts (server/accounts.py), code sign-in, tokens and throttling on top of the database."""
 
     def __init__(
         self,
@@ -118,83 +110,10 @@ class ServerAuth:
         self.database = database
         self.mailer = mailer
         self._code_key = hashlib.sha256(b"vinova-otp:" + secret_key.encode("utf-8")).digest()
-        self.token_ttl = token_ttl
+        self.totp = TotpService(database, secret_key=secret_key, clock=clock)
+        self.token_ttl = token_ttl  # the idle window: a token ends this long after its last use
         self.clock = clock
         self._next_purge_at: datetime | None = None
-
-    # ---------------------------------------------------------------- accounts
-    def create_user(self, username: str, email: str, password: str, *, admin: bool = False) -> None:
-        """Create an account; raise ConfigError naming each bad field (or a taken username)."""
-        errors: dict[str, str] = {}
-        if not USERNAME_PATTERN.match(username):
-            errors["username"] = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        if not EMAIL_PATTERN.match(email) or len(email) > 254:
-            errors["email"] = "must be an email address"
-        try:
-            check_new_password(password)
-        except ConfigError as exc:
-            errors.update(exc.errors)
-        if errors:
-            raise ConfigError(errors)
-        password_hash = hash_password(password)
-        with self.database.session() as session:
-            if session.scalar(select(User.id).where(User.username == username)) is not None:
-                raise ConfigError({"username": "is already taken"})
-            session.add(
-                User(
-                    username=username, email=email, password_hash=password_hash, is_admin=admin,
-                    is_enabled=True, created_at=self.clock(),
-                )
-            )
-        logger.info("account %s created (admin=%s)", username, admin)
-
-    def set_enabled(self, username: str, enabled: bool) -> None:
-        """Enable or disable an account.
-
-        Disabling revokes its tokens and ends its web sessions for good (enabling again revives
-        none of them); enabling also lifts a consecutive-failure lock.
-        """
-        now = self.clock()
-        with self.database.session() as session:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                raise ConfigError({"username": f"no account named {username!r}"})
-            user.is_enabled = enabled
-            if enabled:
-                sign_in_limits.unlock_name(session, username)
-            else:
-                session.execute(
-                    update(AuthToken)
-                    .where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
-                session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-        logger.info("account %s %s", username, "enabled" if enabled else "disabled")
-
-    def unlock(self, username: str) -> None:
-        """Lift the lock that 100 consecutive failed passwords put on ``username`` (an admin action)."""
-        with self.database.session() as session:
-            sign_in_limits.unlock_name(session, username)
-        logger.info("sign-in lock of %s lifted", username)
-
-    def is_locked(self, username: str) -> bool:
-        """True when ``username`` is refused everywhere after 100 consecutive failed passwords."""
-        with self.database.session() as session:
-            return sign_in_limits.is_name_locked(session, username)
-
-    def list_users(self) -> list[UserSummary]:
-        """Every account, by username."""
-        with self.database.session() as session:
-            users = session.scalars(select(User).order_by(User.username))
-            return [
-                UserSummary(user.username, user.email, user.is_admin, user.is_enabled, user.created_at)
-                for user in users
-            ]
-
-    def user_count(self) -> int:
-        """How many accounts exist."""
-        with self.database.session() as session:
-            return int(session.scalar(select(func.count(User.id))) or 0)
 
     # ---------------------------------------------------------------- sign-in
     def _code_hash(self, challenge_id: str, code: str) -> str:
@@ -235,9 +154,25 @@ class ServerAuth:
             raise AuthError("wrong username or password", code="invalid_credentials")
         with self.database.session() as session:
             sign_in_limits.password_succeeded(session, username, client_address, now)
+        if self.totp.signs_in_with_app(user):
+            return self._await_app_code(user, now)
         issued = self._issue_challenge(user, now)
         logger.info("sign-in code mailed for account %s", username)
         return issued
+
+    def _await_app_code(self, user: User, now: datetime) -> ChallengeIssued:
+        """A challenge answered by the authenticator app's code (or a recovery code): nothing is mailed."""
+        challenge_id = secrets.token_urlsafe(24)
+        expires_at = now + CODE_LIFETIME
+        with self.database.session() as session:
+            session.add(
+                LoginChallenge(
+                    id=challenge_id, user_id=user.id, code_hash="", created_at=now, expires_at=expires_at,
+                    last_sent_at=now, failed_attempts=0, method="totp",
+                )
+            )
+        logger.info("sign-in of account %s awaits its authenticator code", user.username)
+        return ChallengeIssued(challenge_id, "", expires_at, "totp")
 
     def _issue_challenge(self, user: User, now: datetime) -> ChallengeIssued:
         with self.database.session() as session:
@@ -272,6 +207,9 @@ class ServerAuth:
             if challenge is None or user is None or not user.is_enabled:
                 raise AuthError("unknown sign-in attempt; sign in again", code="invalid_code")
             challenges.check_open(challenge)
+            if challenge.method == "totp":
+                message = "this sign-in takes the code of your authenticator app; nothing is mailed"
+                raise RequestRefused(message, status=409, code="no_mail_for_app_sign_in")
             next_allowed = challenge.last_sent_at + RESEND_INTERVAL
             if now < next_allowed:
                 wait_seconds = _seconds_until(next_allowed, now)
@@ -291,8 +229,8 @@ class ServerAuth:
             raise
         return ChallengeIssued(challenge_id, mask_email(email), expires_at)
 
-    def _reserve_code_attempt(self, challenge_id: str, now: datetime) -> tuple[int, int, str]:
-        """This attempt's place on the account and on the challenge: (user id, attempt number, code hash)."""
+    def _reserve_code_attempt(self, challenge_id: str, now: datetime) -> tuple[int, int, str, str]:
+        """This attempt's place on the account and on the challenge: (user id, attempt, code hash, method)."""
         with self.database.session() as session:
             challenge = session.get(LoginChallenge, challenge_id) if challenge_id else None
             user = session.get(User, challenge.user_id) if challenge is not None else None
@@ -304,13 +242,24 @@ class ServerAuth:
             # Both places are taken in one transaction, before the code is compared.
             sign_in_limits.reserve_code(session, user.id, now)
             attempt, code_hash = challenges.reserve_attempt(session, challenge)
-            return user.id, attempt, code_hash
+            return user.id, attempt, code_hash, challenge.method
 
-    def verify(self, challenge_id: str, code: str) -> IssuedToken:
-        """Exchange a challenge and its mailed code for a bearer token (one token per code, ever)."""
+    def _code_matches(self, challenge_id: str, user_id: int, method: str, expected: str, code: str) -> bool:
+        if method == "totp":
+            return self.totp.check_sign_in_code(user_id, code)
+        return hmac.compare_digest(expected, self._code_hash(challenge_id, code))
+
+    def verify(
+        self, challenge_id: str, code: str, *, device_name: str = "", client_address: str = "",
+        kind: str = "desktop",
+    ) -> IssuedToken:
+        """Exchange a challenge and its code (mailed, the app's, or a recovery code) for a bearer token.
+
+        One token per code, ever; ``kind`` is "desktop" for the API, "web" for a browser session.
+        """
         now = self.clock()
-        user_id, attempt, expected = self._reserve_code_attempt(challenge_id, now)
-        if not hmac.compare_digest(expected, self._code_hash(challenge_id, code)):
+        user_id, attempt, expected, method = self._reserve_code_attempt(challenge_id, now)
+        if not self._code_matches(challenge_id, user_id, method, expected, code):
             if attempt < MAX_CODE_ATTEMPTS:
                 raise AuthError("wrong code", code="invalid_code")
             with self.database.session() as session:
@@ -326,21 +275,29 @@ class ServerAuth:
                 raise AuthError("wrong code", code="invalid_code")
             token = secrets.token_urlsafe(32)  # 256 bits
             expires_at = now + self.token_ttl
-            digest = token_digest(token)
-            session.add(AuthToken(user_id=user_id, token_hash=digest, created_at=now, expires_at=expires_at))
+            session.add(tokens.new_token_row(user_id, token_digest(token), now, expires_at, device_name,
+                                             client_address, kind))
             result = IssuedToken(token, expires_at, user.username, user.is_admin)
         logger.info("account %s signed in", result.username)
         return result
 
+    def turn_off_app(self, user_id: int, password: str, client_address: str = "") -> None:
+        """Turn the account's authenticator app off after checking its password."""
+        self.check_password(user_id, password, "password", client_address)
+        self.totp.disable(user_id)
+
     # ---------------------------------------------------------------- tokens
-    def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str, client_address: str = "") -> Principal:
         """The account behind a bearer token; AuthError when unknown, expired, revoked or disabled."""
         if not token:
             raise AuthError("sign in first")
-        return self.authenticate_digest(token_digest(token))
+        return self.authenticate_digest(token_digest(token), client_address)
 
-    def authenticate_digest(self, digest: str) -> Principal:
-        """The account behind a stored token digest (what a web session keeps); AuthError otherwise."""
+    def authenticate_digest(self, digest: str, client_address: str = "") -> Principal:
+        """The account behind a stored token digest (what a web session keeps); AuthError otherwise.
+
+        A valid token slides: its expiry moves to now + the idle window, written at most once a minute.
+        """
         now = self.clock()
         with self.database.session() as session:
             row = session.execute(
@@ -353,7 +310,8 @@ class ServerAuth:
             stored, user = row
             if stored.revoked_at is not None or now >= stored.expires_at or not user.is_enabled:
                 raise AuthError("the token is not valid; sign in again")
-            return Principal(user.id, user.username, user.email, user.is_admin, stored.expires_at)
+            expires_at = tokens.slide(session, stored, now, self.token_ttl, client_address)
+            return Principal(user.id, user.username, user.email, user.is_admin, expires_at)
 
     def logout(self, token: str) -> None:
         """Revoke a token (unknown or already revoked tokens are ignored)."""

@@ -1,4 +1,6 @@
-"""Sign-in on the terminal (``main.py --headless``): username, password, then the emailed code.
+"""Sign-in on the terminal (``main.py --headless``): username, password, then the code.
+
+The code is the mailed one, or the authenticator app's when the account has one (``method`` "totp").
 
 Plain lines are read when stdin is not a terminal, so a sign-in can be scripted. A saved session
 is reused while the server still accepts it, and used as is (offline) while the server is down.
@@ -56,19 +58,24 @@ def sign_in_on_terminal(client: ServerClient, prompter: TerminalPrompter, attemp
                 raise AuthError(f"This account is locked for now.{wait}", code=exc.code) from exc
             prompter.say("Wrong username or password." if exc.code == "invalid_credentials" else str(exc))
     if challenge is None:
-        raise AuthError("sign-in failed", code="invalid_credentials")
-    prompter.say(f"We sent a 6-digit code to {challenge.sent_to}. Type it, or 'resend' for a new one.")
+        # main.py says "Sign-in failed: " before it (issue 13: not "sign-in failed: sign-in failed")
+        raise AuthError("wrong username or password", code="invalid_credentials")
+    if challenge.method == "totp":
+        prompter.say("Enter the 6-digit code from your authenticator app (or one of your recovery codes).")
+    else:
+        prompter.say(f"We sent a 6-digit code to {challenge.sent_to}. Type it, or 'resend' for a new one.")
     while True:
         code = prompter.ask("Code").strip()
         try:
-            if code.lower() == "resend":
+            if code.lower() == "resend" and challenge.method != "totp":
                 challenge = client.resend(challenge.challenge_id)
                 prompter.say(f"A new code is on its way to {challenge.sent_to}.")
                 continue
             return client.verify(challenge.challenge_id, code)
         except AuthError as exc:
             messages = {
-                "invalid_code": "That code is not right. Try again.",
+                "invalid_code": "That code is not right. Try again." if challenge.method == "email"
+                else "That code is not right. Type the code your authenticator app shows now.",
                 "code_expired": "That code has expired. Type 'resend' for a new one.",
                 "code_used": "That code was already used. Type 'resend' for a new one.",
                 "resend_too_soon": f"Please wait {exc.retry_after_seconds or 30} s before asking again.",

@@ -1,4 +1,7 @@
-"""The sign-in flow: a saved session, or password → emailed code → session; errors in plain words.
+"""The sign-in flow: a saved session, or password → code (mailed, or the authenticator app's) → session.
+
+"Forgot password?" asks the server to mail a reset link (``POST /auth/password-reset``); errors are
+put in plain words.
 
 Tk thread only. Server calls run on the host's worker threads (:meth:`SignInHost.run_in_background`),
 whose results come back to the Tk thread; the host then starts (or renews) the engine.
@@ -36,6 +39,8 @@ SIGN_IN_MESSAGES: dict[str, str] = {
     "challenge_locked": "Too many wrong codes. Sign in again to get a new one.",
     "unauthorized": "This sign-in attempt is no longer valid. Sign in again.",
 }
+WRONG_APP_CODE = ("That code is not right. Type the code your authenticator app shows now "
+                  "(and check that this computer's clock is right).")
 
 
 def sign_in_error_text(error: BaseException, server_url: str) -> str:
@@ -91,7 +96,8 @@ class SignInFlow:
         self.host = host
         self.resend_wait_seconds = resend_wait_seconds
         self.challenge: Challenge | None = None
-        self.sign_in_view = SignInView(root, look, host.settings.server_url, self.submit_sign_in)
+        self.sign_in_view = SignInView(root, look, host.settings.server_url, self.submit_sign_in,
+                                       on_forgot=self.forgot_password)
         self.code_view = CodeView(root, look, self.submit_code, self.resend_code, self.show_sign_in)
 
     # ------------------------------------------------------------------ saved session
@@ -152,6 +158,29 @@ class SignInFlow:
             self._sign_in_failed,
         )
 
+    def forgot_password(self, server_url: str, username: str) -> None:
+        """Ask the server to mail a password-reset link for ``username`` (it answers the same either way)."""
+        wanted = server_url.rstrip("/")
+        if wanted != self.host.settings.server_url.rstrip("/") and not self.host.use_server(wanted):
+            self.sign_in_view.show_error("Sign out first to use another server.")
+            return
+        self.sign_in_view.set_busy(True, "Asking for a reset link…")
+        client = self.host.client
+
+        def asked(_result: None) -> None:
+            self.sign_in_view.set_busy(False)
+            self.sign_in_view.show_message(
+                f"If {username} has an account, a mail with a link to choose a new password is on its way "
+                "to its address. The link works for 30 minutes.")
+            log.info("a password reset link was asked for")
+
+        def refused(error: Exception) -> None:
+            self.sign_in_view.set_busy(False)
+            self.sign_in_view.show_error(sign_in_error_text(error, self.host.settings.server_url))
+
+        self.host.run_in_background("vinova-password-reset", lambda: client.request_password_reset(username),
+                                    asked, refused)
+
     def _sign_in_failed(self, error: Exception) -> None:
         self.sign_in_view.set_busy(False)
         text = sign_in_error_text(error, self.host.settings.server_url)
@@ -165,8 +194,12 @@ class SignInFlow:
         self.sign_in_view.set_busy(False)
         self.sign_in_view.clear_password()
         self.challenge = challenge
-        log.info("a sign-in code was sent to %s", challenge.sent_to)
-        self.code_view.start(username, challenge.sent_to, time.monotonic() + self.resend_wait_seconds)
+        if challenge.method == "totp":
+            log.info("sign-in awaits the code of the authenticator app")
+        else:
+            log.info("a sign-in code was sent to %s", challenge.sent_to)
+        self.code_view.start(username, challenge.sent_to, time.monotonic() + self.resend_wait_seconds,
+                             challenge.method)
         self.host.show(self.code_view, "Enter code")
         self.code_view.focus_code()
 
@@ -187,6 +220,9 @@ class SignInFlow:
     def _code_failed(self, error: Exception) -> None:
         self.code_view.set_busy(False)
         text = sign_in_error_text(error, self.host.settings.server_url)
+        from_app = self.challenge is not None and self.challenge.method == "totp"
+        if from_app and isinstance(error, AuthError) and error.code == "invalid_code":
+            text = WRONG_APP_CODE
         log.warning("sign-in code refused: %s", text)
         if isinstance(error, AuthError) and error.code in ("challenge_locked", "unauthorized"):
             self.show_sign_in(text)

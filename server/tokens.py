@@ -1,0 +1,57 @@
+"""Sliding bearer tokens: a token ends the idle window (30 days by default) after its last use.
+
+Renewal costs one conditional UPDATE at most once a minute per token (``RENEW_EVERY``), not a write
+per request: a server with thousands of agents, each calling every few seconds, writes each token
+about once a minute. Concurrent requests race on ``last_used_at``; one wins, the others read on.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from server.db.models import AuthToken
+
+logger = logging.getLogger(__name__)
+
+RENEW_EVERY = timedelta(minutes=1)
+MAX_DEVICE_NAME_LENGTH = 128
+MAX_ADDRESS_LENGTH = 64
+KINDS = ("desktop", "web")
+
+
+def new_token_row(
+    user_id: int, digest: str, now: datetime, expires_at: datetime, device_name: str, address: str, kind: str
+) -> AuthToken:
+    """The row of a freshly issued token (used now, from ``address``, on ``device_name``)."""
+    if kind not in KINDS:
+        raise ValueError(f"token kind {kind!r} is not one of {KINDS}")
+    return AuthToken(
+        user_id=user_id, token_hash=digest, created_at=now, expires_at=expires_at, last_used_at=now,
+        device_name=device_name.strip()[:MAX_DEVICE_NAME_LENGTH] or None,
+        address=address[:MAX_ADDRESS_LENGTH] or None, kind=kind,
+    )
+
+
+def slide(session: Session, token: AuthToken, now: datetime, idle: timedelta, address: str) -> datetime:
+    """Renew ``token`` when its last recorded use is a minute old or more; its expiry after this call."""
+    last = token.last_used_at
+    if last is not None and now - last < RENEW_EVERY:
+        return token.expires_at
+    expires_at = max(token.expires_at, now + idle)
+    values: dict[str, object] = {"last_used_at": now, "expires_at": expires_at}
+    if address:
+        values["address"] = address[:MAX_ADDRESS_LENGTH]
+    session.execute(
+        update(AuthToken)
+        .where(
+            AuthToken.id == token.id,
+            or_(AuthToken.last_used_at.is_(None), AuthToken.last_used_at <= now - RENEW_EVERY),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return expires_at
