@@ -8,10 +8,10 @@ server/pages/, the CLI is server/cli.py; the HTTP contract is docs/API.md.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -20,8 +20,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth_manager import ServerAuth
 from contract.errors import AuthError, ConfigError, RequestRefused, TransientError
-from server import cli
-from server.api import activity, auth, config, health, screenshots, users
+from server import cli, retention
+from server.api import activity, auth, config, health, password_reset, screenshots, users
+from server.api import me as me_api
 from server.context import (
     EXTENSION_KEY,
     ServerContext,
@@ -32,8 +33,10 @@ from server.context import (
 )
 from server.data_dir import secure_data_folders
 from server.db.database import Database
-from server.pages import admin, diary
-from server.settings import is_sqlite_url, load_settings, provision_secret_key
+from server.pages import account as account_page
+from server.pages import account_links, admin, diary, people
+from server.pages import me as me_pages
+from server.settings import is_sqlite_url, load_settings, provision_secret_key, session_idle_limits
 from server.stores.local import LOCAL_URL_BASE
 from server.web import error_response, page_security_headers, transport_security_headers
 from server.web_sessions import COOKIE_NAME, DatabaseSessionInterface
@@ -109,9 +112,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mailer = build_mailer(settings)
     if settings.smtp.host is None:
         logger.info("no SMTP_HOST set: sign-in mail is written to %s", settings.outbox_dir)
+    token_idle, web_idle = session_idle_limits(settings)
     server_auth = ServerAuth(
-        database, mailer, secret_key=settings.secret_key,
-        token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=settings.clock,
+        database, mailer, secret_key=settings.secret_key, token_ttl=token_idle, clock=settings.clock,
     )
     app = Flask(__name__)
     app.config.update(
@@ -126,9 +129,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # The address and scheme the Nth proxy saw; never a client's own X-Forwarded-For without one.
         count = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
-    app.session_interface = DatabaseSessionInterface(
-        database, timedelta(seconds=settings.token_ttl_seconds), settings.clock
-    )
+    app.session_interface = DatabaseSessionInterface(database, web_idle, settings.clock)
     security_headers = page_security_headers(settings.values)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     object_store = make_object_store(settings.values, settings.data_dir, settings.secret_key.encode())
@@ -163,9 +164,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     _register_error_handlers(app)
     # health first: its /health (database and store) answers before auth's older plain one.
-    for module in (health, auth, config, users, activity, screenshots, admin, diary):
+    for module in (health, auth, config, users, activity, screenshots, admin, diary, me_api, me_pages,
+                   password_reset, people, account_links):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(account_page.blueprint)
     cli.register(app)
+    retention.register(app)
     return app
 
 
@@ -193,6 +197,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"invalid settings: {exc}") from exc
     logging.getLogger().setLevel(services_of(app).settings.log_level)
     logger.info("serving on http://%s:%s", arguments.host, arguments.port)
+    # The retention purge, once a UTC day (one node runs it when several share the database).
+    daily_purge = retention.DailyPurge(app)
+    daily_purge.start()
+    atexit.register(daily_purge.stop)
     if arguments.debug:
         app.run(host=arguments.host, port=arguments.port, debug=True, use_reloader=False)
         return

@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import requests
 
@@ -29,19 +29,23 @@ from agent.adapters.inputs import (
     choose_input_source,
     choose_lock_state,
 )
-from agent.adapters.screen import choose_grabber
+from agent.adapters.screen import choose_monitor_grabber
+from agent.autostart import AutostartChoice, choose_autostart
 from agent.client import ServerClient
+from agent.desktop_entry import install_desktop_entry, launch_command
 from agent.device import load_or_create_device
 from agent.engine import Agent
 from agent.events import EventHub
 from agent.gate import CaptureGate
+from agent.instance import AlreadyRunning, InstanceLock
 from agent.outbox import Outbox
 from agent.seams import InputSource
 from agent.session import clear_session
-from agent.settings import AgentSettings
+from agent.settings import DEFAULT_SERVER_URL, AgentSettings, default_agent_dir
 from agent.signin import TerminalPrompter, restore_or_sign_in
 from agent.spool import CaptureRecord, CaptureStore
 from agent.uploaders import DirectS3Uploader, PresignedUploader, Uploader
+from agent.version import __version__
 from agent.worker import UploadWorker
 from battery_manager import BatteryMonitor, BatteryPolicy, read_psutil_battery
 from config_updater import ConfigPoller
@@ -52,12 +56,19 @@ from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
 from screenshot_manager import ScreenshotManager
 from time_manager import zone_name
 
+if TYPE_CHECKING:
+    from agent.window.controller import VinovaApp
+
 log = logging.getLogger(__name__)  # "__main__" when run as main.py, "main" when imported
 
 EXIT_OK = 0
 EXIT_SIGN_IN_FAILED = 2
 EXIT_BAD_SETTINGS = 3
 EXIT_CANNOT_START = 5
+EXIT_ALREADY_RUNNING = 6
+EXIT_NO_INPUT = 7
+# Flags that are actions of this start, not settings.
+ACTION_FLAGS = ("headless", "install_desktop_entry")
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 5
 
@@ -65,10 +76,15 @@ LOG_FILE_COUNT = 5
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line flags; they win over the environment and ``.env``."""
     parser = argparse.ArgumentParser(prog="vinova", description="Vinova activity tracker agent")
+    parser.add_argument("--version", action="version", version=f"vinova {__version__}")
     parser.add_argument("--headless", action="store_true", help="run without a window (terminal sign-in)")
     parser.add_argument("--server-url", dest="server_url", help="the Vinova server (VINOVA_SERVER_URL)")
     parser.add_argument("--agent-dir", dest="agent_dir", help="the agent's data folder (VINOVA_AGENT_DIR)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--allow-no-input", dest="allow_no_input", action="store_true", default=None,
+                        help="run headless even where keyboard and mouse cannot be tracked (no display)")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="add Vinova to the desktop's application menu (Linux) and exit")
     return parser.parse_args(argv)
 
 
@@ -172,9 +188,11 @@ def build_agent(
         uploader=build_uploader(settings, client),
         register=lambda record: client.register_screenshot(record.registration().to_json()),
         events=events,
+        report_withheld=lambda record: client.report_withheld(record.taken_at),
+        upload_delay_seconds=config.upload_delay_seconds,
     )
     captures = ScreenshotManager(
-        grab=choose_grabber(),
+        grab=choose_monitor_grabber(),
         store=capture_store,
         enqueue=uploads.enqueue,
         username=username,
@@ -206,6 +224,13 @@ def run_headless(settings: AgentSettings, prompter: TerminalPrompter) -> int:
     """Sign in on the terminal, run the engine until SIGTERM/SIGINT, then stop cleanly."""
     client = ServerClient(settings.server_url, ca_bundle=settings.ca_bundle)
     log.info("server %s, agent files in %s", settings.server_url, settings.agent_dir)
+    if not settings.allow_no_input:
+        try:
+            choose_input_source()
+        except VinovaError as exc:
+            prompter.say(f"Vinova cannot track keyboard and mouse activity here: {exc}. "
+                         "Start it where there is a display, or with --allow-no-input to run without it.")
+            return EXIT_NO_INPUT
     try:
         username, _offline = restore_or_sign_in(settings, client, prompter)
     except (AuthError, TransientError) as exc:
@@ -265,24 +290,73 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Everything the agent writes (database, WAL files, spool, logs) is for its owner only.
     os.umask(0o077)
+    if args.install_desktop_entry:
+        installed = install_desktop_entry()
+        print(f"Vinova added to the application menu: {installed.desktop_file} (icon {installed.icon_file})")
+        return EXIT_OK
     try:
-        settings = AgentSettings.load(flags={k: v for k, v in vars(args).items() if k != "headless"})
+        settings = AgentSettings.load(flags={k: v for k, v in vars(args).items() if k not in ACTION_FLAGS})
     except ConfigError as exc:
         print(f"vinova: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     settings.prepare_agent_dir()
     use_window = not args.headless and display_available()
     setup_logging(settings.agent_dir, settings.log_level, console=sys.stdout if sys.stdout else None)
+    log.info("vinova %s", __version__)
+    instance = InstanceLock(settings.agent_dir)
+    try:
+        instance.acquire()
+    except AlreadyRunning as exc:  # the running one was asked to show its window
+        print(exc, file=sys.stderr, flush=True)
+        return EXIT_ALREADY_RUNNING
+    try:
+        return run(settings, use_window, instance, args.headless)
+    finally:
+        instance.release()
+
+
+def autostart_command(settings: AgentSettings) -> list[str]:
+    """What the log-in entry starts: this program, plus the server and folder in use unless the defaults."""
+    command = launch_command()
+    if settings.server_url != DEFAULT_SERVER_URL:
+        command += ["--server-url", settings.server_url]
+    if settings.agent_dir != default_agent_dir():
+        command += ["--agent-dir", str(settings.agent_dir)]
+    return command
+
+
+def bring_to_front(app: VinovaApp) -> None:
+    """A second start asked for the window (doorbell thread): show it, also when hidden to the tray."""
+    log.info("another start asked for the window: showing it")
+    app.post(app.keeper.show_window)
+
+
+def no_window_to_show() -> None:
+    """A second start asked for the window of a headless agent (doorbell thread)."""
+    log.info("another start asked for the window; this one runs headless")
+
+
+def run(settings: AgentSettings, use_window: bool, instance: InstanceLock, headless: bool) -> int:
+    """The window, or the terminal when asked or when there is no display to open it on."""
+    instance.on_show(no_window_to_show)
     if not use_window:
-        if not args.headless:
+        if not headless:
             log.info("no display: running headless")
         return run_headless(settings, TerminalPrompter())
     from agent.window.launch import EXIT_NO_WINDOW, run_gui
+    from agent.window.startup_row import AutostartControl
+
+    def window_opened(app: VinovaApp) -> None:
+        choice = AutostartChoice(settings.agent_dir, choose_autostart(), launch_command())
+        AutostartControl(app.root, app.main_view.startup_row, choice, lambda: app.agent,
+                         command=lambda: autostart_command(app.settings))
+        instance.on_show(lambda: bring_to_front(app))
 
     client = ServerClient(settings.server_url, ca_bundle=settings.ca_bundle)
-    exit_code = run_gui(settings, client, build_agent)
+    exit_code = run_gui(settings, client, build_agent, on_open=window_opened)
     if exit_code == EXIT_NO_WINDOW:  # e.g. Wayland without XWayland: Tk cannot open a window
         log.info("no window could be opened: running headless")
+        instance.on_show(no_window_to_show)
         return run_headless(settings, TerminalPrompter())
     return exit_code
 

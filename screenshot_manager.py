@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from agent.adapters.screen import Grabber
+from agent.adapters.screen import Grabber, MonitorGrabber, monitor_images
 from agent.events import Captured, EventHub
 from agent.localdb import LocalWriteFailed
 from agent.spool import CaptureRecord, CaptureStore
@@ -57,29 +57,33 @@ def blur_image(image: Image.Image) -> Image.Image:
     return small.resize(image.size, Image.Resampling.BILINEAR)
 
 
-def encode_jpeg(image: Image.Image, quality: int) -> bytes:
-    """Encode as baseline JPEG at ``quality`` (30-95)."""
+def encode_jpeg(image: Image.Image, quality: int, monitor: int = 0) -> bytes:
+    """Encode as baseline JPEG at ``quality`` (30-95).
+
+    Monitors after the first carry their number in a JPEG comment: two monitors showing the same
+    picture at the same second must still give two files and two (content-addressed) keys.
+    """
     buffer = io.BytesIO()
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    rgb.save(buffer, format="JPEG", quality=quality)
+    rgb.save(buffer, format="JPEG", quality=quality, **({"comment": f"monitor {monitor}"} if monitor else {}))
     return buffer.getvalue()
 
 
 class ScreenshotManager:
     """The capture job: decides whether to capture, captures, blurs, spools and enqueues.
 
-    ``grab`` returns every screen as one RGB image (scheduler thread, ~20 ms at 1080p; raises
-    CaptureFailed). ``skip_reason`` returns why tracking is off right now (idle, paused, battery,
-    signed out) or None; ``timezone_name`` the IANA zone to stamp captures with. ``enqueue`` hands
-    a spooled capture id to the upload worker; ``events`` receives :class:`agent.events.Captured`
-    first. All calls come from the scheduler thread except :attr:`last_capture`/:attr:`spool_full`,
-    which any thread may read.
+    ``grab`` returns one RGB image per monitor (or every screen as one image; scheduler thread,
+    ~20 ms at 1080p; raises CaptureFailed). ``skip_reason`` returns why tracking is off right now
+    (idle, paused, battery, signed out) or None; ``timezone_name`` the IANA zone to stamp captures
+    with. ``enqueue`` hands a spooled capture id to the upload worker; ``events`` receives
+    :class:`agent.events.Captured` first. All calls come from the scheduler thread except
+    :attr:`last_capture`/:attr:`spool_full`, which any thread may read.
     """
 
     def __init__(
         self,
         *,
-        grab: Grabber,
+        grab: Grabber | MonitorGrabber,
         store: CaptureStore,
         enqueue: Callable[[int], None],
         username: str,
@@ -223,13 +227,21 @@ class ScreenshotManager:
         config = self._config
         taken_at = self.clock().astimezone(UTC)
         try:
-            image = self.grab()
+            shots = monitor_images(self.grab())
         except CaptureFailed as exc:
             logger.warning("screenshot skipped: %s", exc)
             return None
+        # Each monitor is its own capture of the same moment (issue 13); the first one spooled is returned.
+        records = [self._spool_image(shot.image, shot.monitor, taken_at, config) for shot in shots]
+        return next((record for record in records if record is not None), None)
+
+    def _spool_image(
+        self, image: Image.Image, monitor: int, taken_at: datetime, config: AgentConfig
+    ) -> CaptureRecord | None:
+        """Blur, encode, spool, announce and enqueue one monitor's image; None when it was not spooled."""
         if config.blur_screenshots:
             image = blur_image(image)
-        data = encode_jpeg(image, config.jpeg_quality)
+        data = encode_jpeg(image, config.jpeg_quality, monitor)
         sha256_hex = hashlib.sha256(data).hexdigest()
         key = object_key(self.prefix, self.username, taken_at, sha256_hex)
         try:
@@ -242,6 +254,7 @@ class ScreenshotManager:
                 height=image.height,
                 data=data,
                 sha256=sha256_hex,
+                monitor=monitor,
             )
         except LocalWriteFailed as exc:
             # Disk full: one plain warning, then quiet until a capture is spooled again.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,28 @@ import requests
 
 from agent.activity_answer import ActivityAnswer, BatchRefused
 from agent.device import Device
+from agent.version import user_agent
 from contract.errors import AuthError, PermanentError, SessionExpired, TransientError
 from contract.retry import DONE, RETRY, SIGN_IN, classify, retry_after_seconds
+from time_manager import to_utc
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+HEALTH_TIMEOUT_SECONDS = 3.0  # the probe while offline must be cheap and quick (agent.reachability)
 
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
-    """A pending email-OTP challenge: where the code went and until when it is valid."""
+    """A pending sign-in: where the code went, until when it is valid, and which code it takes.
+
+    ``method`` is "email" (a mailed code) or "totp" (the code of the person's authenticator app).
+    """
 
     challenge_id: str
     sent_to: str
     expires_at: str | None = None
+    method: str = "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +139,8 @@ class ServerClient:
         params: dict[str, str] | None = None,
     ) -> requests.Response:
         """Send one request; network failures become TransientError. Status handling is the caller's."""
-        all_headers = dict(headers or {})
+        # The User-Agent names this agent's version (issue 13): "vinova/1.5.0".
+        all_headers = {"User-Agent": user_agent(), **(headers or {})}
         if authenticated:
             token = self.token
             if token is None:
@@ -194,11 +203,16 @@ class ServerClient:
     def login(self, username: str, password: str) -> Challenge:
         """Check the password; the server mails a 6-digit code to the account's address."""
         data = self._auth_call("/auth/login", {"username": username, "password": password})
-        return Challenge(str(data["challenge_id"]), str(data.get("sent_to", "")), data.get("expires_at"))
+        method = "totp" if data.get("method") == "totp" else "email"
+        sent_to = str(data.get("sent_to", ""))
+        return Challenge(str(data["challenge_id"]), sent_to, data.get("expires_at"), method)
 
     def verify(self, challenge_id: str, code: str) -> SignedIn:
         """Trade the emailed code for a bearer token (which this client then uses)."""
-        data = self._auth_call("/auth/verify", {"challenge_id": challenge_id, "code": code})
+        body = {"challenge_id": challenge_id, "code": code}
+        if self.device is not None:
+            body["device_name"] = self.device.name  # what the person's /account page lists
+        data = self._auth_call("/auth/verify", body)
         signed_in = SignedIn(
             token=str(data["token"]),
             username=str(data["username"]),
@@ -207,6 +221,10 @@ class ServerClient:
         )
         self.set_token(signed_in.token)
         return signed_in
+
+    def request_password_reset(self, username: str) -> None:
+        """``POST /auth/password-reset``: the server mails a reset link if the account exists (always 202)."""
+        self._auth_call("/auth/password-reset", {"username": username})
 
     def resend(self, challenge_id: str) -> Challenge:
         """Ask for a new code for the same challenge (the server allows one per 30 s)."""
@@ -235,6 +253,20 @@ class ServerClient:
         if not isinstance(data, dict):
             raise PermanentError("session check: unexpected answer")
         return data
+
+    def check_health(self) -> None:
+        """``GET /health`` (no token, short timeout): TransientError while the server is away or failing.
+
+        Any other answer means the server is there again (see agent.reachability).
+        """
+        try:
+            response = self._session.get(f"{self.base_url}/health", timeout=HEALTH_TIMEOUT_SECONDS,
+                                         verify=self._verify, headers={"User-Agent": user_agent()})
+        except requests.RequestException as exc:
+            raise TransientError(f"health check: cannot reach the server ({type(exc).__name__})") from exc
+        with response:
+            if classify(response.status_code, "") is RETRY:
+                raise TransientError(f"health check: HTTP {response.status_code}")
 
     # ------------------------------------------------------------------ config
     def get_config(self, etag: str | None) -> ConfigResponse:
@@ -305,7 +337,36 @@ class ServerClient:
             raise PermanentError("upload signing: unexpected answer")
         return data
 
-    def register_screenshot(self, body: dict[str, Any]) -> None:
-        """``POST /screenshots``: record an uploaded capture (idempotent on its key)."""
+    def register_screenshot(self, body: dict[str, Any]) -> int | None:
+        """``POST /screenshots``: record an uploaded capture (idempotent on its key); the server's id.
+
+        None when the answer names no id (an older server): the capture cannot be deleted by id.
+        """
         response = self._request("POST", "/screenshots", json_body=self._with_device(body))
         self._raise_for_status(response, "screenshot registration")
+        try:
+            data = _json_body(response)
+        except ValueError:
+            return None
+        screenshot_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(screenshot_id, bool) or not isinstance(screenshot_id, int):
+            return None
+        return screenshot_id
+
+    def delete_my_screenshot(self, screenshot_id: int) -> None:
+        """``DELETE /api/me/screenshots/<id>`` (204); outside the delete window PermanentError
+        ``delete_not_allowed``."""
+        response = self._request("DELETE", f"/api/me/screenshots/{int(screenshot_id)}")
+        self._raise_for_status(response, "deleting the screenshot")
+
+    def report_withheld(self, taken_at: datetime, device_id: str | None = None) -> None:
+        """``POST /api/me/withheld``: a capture taken at ``taken_at`` was deleted on this device (204).
+
+        Only the fact is told; the image never leaves the machine.
+        """
+        body: dict[str, Any] = {"taken_at": to_utc(taken_at).isoformat()}
+        uid = device_id or (self.device.id if self.device is not None else None)
+        if uid is not None:
+            body["device_id"] = uid
+        response = self._request("POST", "/api/me/withheld", json_body=body)
+        self._raise_for_status(response, "reporting a capture deleted on this device")

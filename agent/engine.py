@@ -29,15 +29,17 @@ import schedule
 from activity_tracker import ActivityTracker
 from agent.adapters.wake import ClockWatch, span_text
 from agent.delivery import ActivityDelivery, ActivitySender
-from agent.events import ConfigApplied, EventHub
+from agent.events import ConfigApplied, EventHub, Returned
 from agent.gate import CaptureGate
 from agent.outbox import Outbox
+from agent.reachability import TICK_SECONDS, ReachabilityProbe
 from agent.seams import InputSource, LockState
 from agent.watchdog import InputWatchdog, LockWatch
 from battery_manager import BatteryMonitor, BatteryReading
 from config_updater import ConfigPoller
 from contract.config_schema import AgentConfig
 from contract.errors import PermanentError, SessionExpired, TransientError
+from time_manager import utc_from_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class Agent:
         events: EventHub | None = None,
         lock_state: LockState | None = None,
         wall_clock: Callable[[], float] = time.time,
+        health_check: Callable[[], None] | None = None,
     ) -> None:
         self.username = username
         self._sender = sender
@@ -139,6 +142,12 @@ class Agent:
         )
         self.gate = gate if gate is not None else CaptureGate(tracker, battery)
         self.events = events if events is not None else EventHub()
+        # While offline, GET /health on a short back-off finds the server's return (issue 13).
+        check = health_check if health_check is not None else getattr(sender, "check_health", None)
+        self.reachability = None if check is None else ReachabilityProbe(
+            check=check, is_offline=lambda: self.delivery.offline or self.poller.unreachable,
+            on_back=self._server_back, monotonic=monotonic)
+        self._kept_absences: list[tuple[float, float]] = []  # answers "count it as work", not yet applied
         poller.listen(self.on_config_change)
 
     @property
@@ -174,6 +183,8 @@ class Agent:
         every(LOCK_POLL_SECONDS).seconds.do(self.run_job, "screen lock", self.poll_screen_lock)
         every(INPUT_WATCHDOG_SECONDS).seconds.do(self.run_job, "input watchdog", self.input_watchdog.check)
         self._schedule_config_poll(self.poller.current.config_poll_interval)
+        if self.reachability is not None:
+            every(TICK_SECONDS).seconds.do(self.run_job, "reachability", self.reachability.tick)
         if self.captures is not None:
             self.captures.install(self.scheduler)
         self.run_job("battery", self.poll_battery)
@@ -200,6 +211,7 @@ class Agent:
             self.uploads.stop(max(0.1, deadline - time.monotonic()))
         try:
             self.delivery.save(self.tracker.collect())
+            self._apply_kept_absences()
         except Exception:  # job boundary: stopping must finish even if the disk fails
             log.exception("could not save the last activity samples")
         for release in self._release:
@@ -246,8 +258,37 @@ class Agent:
     def flush_activity(self) -> None:
         """Move completed minutes into the outbox, then send what waits (with backoff when offline)."""
         self.delivery.save(self.tracker.collect())
+        self._apply_kept_absences()
+        for began, ended in self.tracker.take_returns():
+            self.events.publish(Returned(utc_from_timestamp(began), utc_from_timestamp(ended)))
         if not self.session_expired:
             self.delivery.send(self._agent_report())
+
+    def keep_idle(self, began_at: datetime, ended_at: datetime) -> None:
+        """The person counted an absence as work: its idle minutes become ``idle_kept`` (any thread).
+
+        Applied at the next activity flush on the scheduler thread; minutes already sent are sent
+        again with the new state (the server replaces a resent minute of this device).
+        """
+        with self._lock:
+            self._kept_absences.append((began_at.timestamp(), ended_at.timestamp()))
+
+    def _apply_kept_absences(self) -> None:
+        with self._lock:
+            absences, self._kept_absences = self._kept_absences, []
+        for began, ended in absences:
+            self.delivery.save(self.tracker.keep_idle(began, ended))
+
+    def _server_back(self) -> None:
+        """The health probe got an answer: send the waiting minutes, poll the config, wake the uploads."""
+        self.delivery.retry_now()
+        self.flush_activity()
+        if self.delivery.waiting() == 0:
+            self.delivery.offline = False  # nothing waited to prove it: the server answering is enough
+        if self.poller.unreachable:
+            self.poll_config()
+        if self.uploads is not None and not self.session_expired:
+            self.uploads.resume()  # their back-off is reset, so what waits goes now
 
     def _agent_report(self) -> dict[str, int]:
         """The ``agent`` object of ``POST /activity``: what the admin's Team page shows of this agent.

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from agent.spool import CaptureRecord
@@ -44,8 +45,20 @@ class ConfigApplied:
     changes: Mapping[str, tuple[Any, Any]]
 
 
-Event = Captured | Uploaded | ConfigApplied
-E = TypeVar("E", Captured, Uploaded, ConfigApplied)
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """The person is back after at least ``idle_threshold`` without input (issue 12: the idle prompt).
+
+    ``began_at`` is the last input before the absence, ``ended_at`` the first after it (tz-aware UTC).
+    Published by the engine on the scheduler thread; only the window asks about it.
+    """
+
+    began_at: datetime
+    ended_at: datetime
+
+
+Event = Captured | Uploaded | ConfigApplied | Returned
+E = TypeVar("E", Captured, Uploaded, ConfigApplied, Returned)
 
 
 class EventHub:

@@ -74,6 +74,14 @@ _STEPS: tuple[str, ...] = (
         PRIMARY KEY (username, minute_start)
     );
     """,
+    # Version 3: one image per monitor (issue 13); every capture spooled before was of monitor 0.
+    """
+    ALTER TABLE captures ADD COLUMN monitor INTEGER NOT NULL DEFAULT 0;
+    """,
+    # Version 4 (issue 12): the server's id of an uploaded capture, so the desktop can delete it.
+    """
+    ALTER TABLE captures ADD COLUMN server_id INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(_STEPS)
 # SQLite's own names for a damaged file (Python ≥ 3.11 exposes them on the exception).

@@ -2,9 +2,13 @@
 # Installs the Debian packages the tests use, only when one is missing.
 # xvfb/xdotool/x11-utils: a real X server and input; tesseract-ocr: the judge of blur;
 # chromium: the browser Playwright drives; oathtool: an independent TOTP/HOTP check;
-# haproxy: the load balancer in front of several server nodes; openssl: the test's own CA and certificate.
+# haproxy: the load balancer in front of several server nodes; openssl: the test's own CA and certificate;
+# trayer: an XEmbed system tray for the tray icon's test; x11-xserver-utils: xrandr splits Xvfb into monitors.
+# binutils: objdump, which PyInstaller needs to bundle the agent (make dist).
+# sway/swaybg/grim/wtype: a headless Wayland compositor, its background, its screenshots and typed input.
 set -euo pipefail
-packages=(xvfb xdotool x11-utils tesseract-ocr oathtool chromium haproxy openssl)
+packages=(xvfb xdotool x11-utils tesseract-ocr oathtool chromium haproxy openssl trayer x11-xserver-utils binutils
+          sway swaybg grim wtype)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

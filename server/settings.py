@@ -7,7 +7,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,13 @@ DEFAULTS: dict[str, str] = {
     "VINOVA_DATABASE_URL": "",
     "VINOVA_SECRET_KEY": "",
     "VINOVA_TOKEN_TTL": str(DEFAULT_TOKEN_TTL_SECONDS),
+    "VINOVA_TOKEN_IDLE_DAYS": "30",
+    "VINOVA_WEB_IDLE_HOURS": "12",
     "VINOVA_MAX_BODY_BYTES": str(DEFAULT_MAX_BODY_BYTES),
     "VINOVA_LOG_LEVEL": "INFO",
     "VINOVA_ADMIN_EMAIL": "admin@localhost.localdomain",
     "VINOVA_TRUSTED_PROXIES": "0",
+    "VINOVA_PUBLIC_URL": "",
     "SMTP_HOST": "",
     "SMTP_PORT": "587",
     "SMTP_USERNAME": "",
@@ -41,6 +44,9 @@ DEFAULTS: dict[str, str] = {
     "SMTP_STARTTLS": "true",
     "SMTP_TIMEOUT": "15",
     "MAIL_FROM": "vinova@localhost",
+    # Days a screenshot / an activity minute is kept before the daily purge removes it (0: forever).
+    "VINOVA_SCREENSHOT_RETENTION_DAYS": "180",
+    "VINOVA_ACTIVITY_RETENTION_DAYS": "730",
 }
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -76,6 +82,11 @@ class ServerSettings:
     clock: Clock
     # The layered raw values (strings), so later parts can read their own variables.
     values: Mapping[str, str] = field(repr=False, compare=False)
+    # Where mailed links point (VINOVA_PUBLIC_URL, no trailing slash); "" means the request's own address.
+    public_url: str = ""
+    # Days kept before the daily purge (server/retention.py) deletes them; 0 keeps them forever.
+    screenshot_retention_days: int = 180
+    activity_retention_days: int = 730
 
     @property
     def outbox_dir(self) -> Path:
@@ -164,6 +175,23 @@ def _read_secret_key(path: Path) -> str:
     return key
 
 
+def _parse_public_url(values: Mapping[str, str]) -> str:
+    """VINOVA_PUBLIC_URL without its trailing slash; ConfigError unless it is an http(s) address."""
+    url = values.get("VINOVA_PUBLIC_URL", "").strip().rstrip("/")
+    scheme, _, rest = url.partition("://")
+    if url and (scheme.lower() not in {"http", "https"} or not rest or any(c in rest for c in "?# ")):
+        message = "must be an http:// or https:// address, e.g. https://vinova.example.com"
+        raise ConfigError({"VINOVA_PUBLIC_URL": message})
+    return url
+
+
+def session_idle_limits(settings: ServerSettings) -> tuple[timedelta, timedelta]:
+    """How long a desktop token and a signed-in web session last after their last use (issue 11)."""
+    days = _parse_int(settings.values, "VINOVA_TOKEN_IDLE_DAYS", 1, 366)
+    hours = _parse_int(settings.values, "VINOVA_WEB_IDLE_HOURS", 1, 24 * 31)
+    return timedelta(days=days), timedelta(hours=hours)
+
+
 def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
     """Parse the layered settings; raise ConfigError naming the bad variable."""
     overrides = dict(overrides or {})
@@ -216,4 +244,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> ServerSettings:
         trusted_proxies=_parse_int(values, "VINOVA_TRUSTED_PROXIES", 0, 10),
         clock=clock,
         values=values,
+        public_url=_parse_public_url(values),
+        screenshot_retention_days=_parse_int(values, "VINOVA_SCREENSHOT_RETENTION_DAYS", 0, 36500),
+        activity_retention_days=_parse_int(values, "VINOVA_ACTIVITY_RETENTION_DAYS", 0, 36500),
     )

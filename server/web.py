@@ -12,6 +12,7 @@ import functools
 import json
 import math
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,6 +23,8 @@ import time_manager
 from auth_manager import Principal, token_digest
 from contract.errors import AuthError, ConfigError, RequestRefused
 from server.context import services
+from server.reports.days import MAX_REPORT_DAYS, week_of
+from server.reports.zones import check_report_day
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -195,6 +198,31 @@ def zone_parameter() -> str | None:
         raise ConfigError({name: "must be an IANA time zone name, e.g. Asia/Kolkata"}) from exc
 
 
+def day_parameter(name: str = "date") -> date | None:
+    """A ``YYYY-MM-DD`` query parameter, or None when absent; 400 naming it when malformed or out of range."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError({name: "must be a date like 2026-11-25"}) from exc
+    return check_report_day(day, name)
+
+
+def range_parameters(zone: str | None) -> tuple[date, date]:
+    """``from`` and ``to`` (default: this week in ``zone``), at most MAX_REPORT_DAYS apart."""
+    today = time_manager.local_date(services().now(), zone or "UTC")
+    monday, sunday = week_of(today)
+    first_day = day_parameter("from") or monday
+    last_day = day_parameter("to") or sunday
+    if last_day < first_day:
+        raise ConfigError({"to": "must not be before from"})
+    if (last_day - first_day).days + 1 > MAX_REPORT_DAYS:
+        raise ConfigError({"from": f"the range may span at most {MAX_REPORT_DAYS} days"})
+    return first_day, last_day
+
+
 def current_principal() -> Principal:
     """The account a ``*_required`` decorator of this route signed in."""
     principal: Principal | None = g.get("principal")
@@ -208,7 +236,7 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        g.principal = services().auth.authenticate(bearer_token())
+        g.principal = services().auth.authenticate(bearer_token(), client_address())
         return view(*args, **kwargs)
 
     return wrapped
@@ -254,6 +282,24 @@ def admin_page_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
         if not principal.is_admin:
             abort(403, description=ADMIN_ONLY)
         g.principal = principal
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def page_login_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
+    """Run a page (``/me``) for any signed-in person, admin or not; redirect to the sign-in page otherwise."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
+        digest = session_token_digest()
+        if digest is None:
+            return redirect(url_for("admin.login"))
+        try:
+            g.principal = services().auth.authenticate_digest(digest)
+        except AuthError:
+            session.clear()
+            return redirect(url_for("admin.login"))
         return view(*args, **kwargs)
 
     return wrapped

@@ -14,24 +14,27 @@ import queue
 import threading
 import time
 import tkinter as tk
-import weakref
 from collections.abc import Callable
 from datetime import datetime
 from tkinter import ttk
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import time_manager
 from agent.client import ServerClient
 from agent.engine import Agent
-from agent.events import Captured, ConfigApplied, Uploaded
+from agent.events import Captured, ConfigApplied, Returned, Uploaded
 from agent.session import clear_session
 from agent.settings import AgentSettings
+from agent.window.employee_side import EmployeeSide
+from agent.window.forwarding import forward_events
+from agent.window.keeper import WindowKeeper
 from agent.window.log_pane import LogPane, QueueLogHandler
 from agent.window.look import Look, setup_look
 from agent.window.main_view import MainView
 from agent.window.presenter import MainPresenter
 from agent.window.sign_in import RESEND_WAIT_SECONDS, SignInFlow
+from agent.window.tray import TrayFactory, start_tray
 from contract.errors import VinovaError
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class VinovaApp:
         client_factory: ClientFactory = ServerClient,
         resend_wait_seconds: int = RESEND_WAIT_SECONDS,
         log_handler: QueueLogHandler | None = None,
+        tray_factory: TrayFactory = start_tray,
     ) -> None:
         self.root = root
         self.settings = settings
@@ -79,7 +83,12 @@ class VinovaApp:
         self._signing_out = False
 
         root.title("Vinova")
-        root.protocol("WM_DELETE_WINDOW", self.close)
+        # The close button hides the window to the tray (or minimises it): tracking goes on (issue 13).
+        self.keeper = WindowKeeper(
+            root, self.look, post=self.post, agent_dir=settings.agent_dir, toggle_pause=self.toggle_pause,
+            sign_out=self.sign_out, quit_now=self.close, tray_factory=tray_factory,
+            signed_in=lambda: self.agent is not None and self.current_view is self.main_view)
+        root.protocol("WM_DELETE_WINDOW", self.keeper.close_requested)
         root.bind_all("<Control-q>", lambda _event: self.close())
         # Alt+P and Alt+S press the underlined Pause/Resume and Sign out buttons of the main window.
         root.bind_all("<Alt-p>", lambda _event: self._main_shortcut(self.toggle_pause))
@@ -98,7 +107,12 @@ class VinovaApp:
         self.presenter = MainPresenter(
             self.main_view, thumbnail_size_px=self.look.thumbnail_size_px, time_text=self._time_of_day,
             set_title=self.set_title, is_shown=lambda: self.current_view is self.main_view,
+            show_tray_state=self.keeper.show_state,
         )
+        # The capture notice, the question after idle, the held-back list, the policy line (issue 12).
+        self.employee_side = EmployeeSide(
+            root, self.look, self.main_view.employee_area, time_text=self._time_of_day,
+            client=lambda: self.client, run_in_background=self.run_in_background)
         self.current_view: ttk.Frame | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -181,6 +195,7 @@ class VinovaApp:
             else:
                 self.root.update_idletasks()
                 self.look.place_window(self.root, view.winfo_reqwidth(), view.winfo_reqheight())
+                self.keeper.show_state("signed_out", title, False)  # the tray: not tracking
         self.set_title(title)
 
     def set_title(self, title: str) -> None:
@@ -193,6 +208,7 @@ class VinovaApp:
         logging.getLogger().addHandler(self.log_handler)
         self._schedule("tick", TICK_MS, self._tick)
         self._schedule("second", REFRESH_MS, self._every_second)
+        self.keeper.start()
         self.sign_in_flow.begin()
 
     def show_sign_in(self, message: str | None = None) -> None:
@@ -251,33 +267,10 @@ class VinovaApp:
         )
 
     def _subscribe(self, agent: Agent) -> Callable[[], None]:
-        """Hand ``agent``'s events to the Tk thread; returns what unsubscribes them (any thread).
-
-        The handlers run on engine threads, so they hold the window only weakly: had an engine
-        thread dropped the last reference to the window, Tk would be torn down on the wrong thread
-        and abort the process (seen in the window tests).
-        """
-        window = weakref.ref(self)
-        inbox = self.events
-
-        def forward(method: Callable[[VinovaApp, Agent, Any], None]) -> Callable[[Any], None]:
-            def handler(event: Any) -> None:
-                inbox.put(lambda: _deliver(window, method, agent, event))
-
-            return handler
-
-        hub = agent.events
-        unsubscribers = (
-            hub.subscribe(Captured, forward(VinovaApp._captured)),
-            hub.subscribe(Uploaded, forward(VinovaApp._uploaded)),
-            hub.subscribe(ConfigApplied, forward(VinovaApp._config_applied)),
-        )
-
-        def unsubscribe() -> None:
-            for each in unsubscribers:
-                each()
-
-        return unsubscribe
+        """Hand ``agent``'s events to the Tk thread (weakly: agent.window.forwarding says why)."""
+        return forward_events(self, agent, self.events, (
+            (Captured, VinovaApp._captured), (Uploaded, VinovaApp._uploaded),
+            (ConfigApplied, VinovaApp._config_applied), (Returned, VinovaApp._returned)))
 
     def _engine_started(self) -> None:
         agent = self.agent
@@ -287,11 +280,17 @@ class VinovaApp:
 
     def _captured(self, agent: Agent, event: Captured) -> None:
         if agent is self.agent:  # not an event of an engine that was signed out meanwhile
+            self.presenter.log_capture(event)
             self.presenter.captured(event)
+            self.employee_side.captured(agent, event)
 
-    def _uploaded(self, agent: Agent, _event: Uploaded) -> None:
+    def _returned(self, agent: Agent, event: Returned) -> None:
         if agent is self.agent:
-            self.presenter.uploaded(agent)
+            self.employee_side.returned(agent, event)
+
+    def _uploaded(self, agent: Agent, event: Uploaded) -> None:
+        if agent is self.agent:
+            self.presenter.uploaded(agent, event)
 
     def _config_applied(self, agent: Agent, _event: ConfigApplied) -> None:
         if agent is self.agent:
@@ -343,6 +342,7 @@ class VinovaApp:
 
         def done(_none: None) -> None:
             self._signing_out = False
+            self.employee_side.close()
             self.main_view.set_busy(False)
             log.info("signed out")
             self.show_sign_in("You are signed out.")
@@ -358,6 +358,7 @@ class VinovaApp:
         agent = self.agent
         if agent is not None and not self.closed:
             self.presenter.refresh(agent)
+            self.employee_side.refresh(agent)
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
@@ -374,21 +375,13 @@ class VinovaApp:
         if self.agent is not None:
             self.agent.stop(max(0.1, deadline - time.monotonic()))
         logging.getLogger().removeHandler(self.log_handler)
+        self.keeper.stop()
+        self.employee_side.close()
         self.closed = True
         for after_id in self._after_ids.values():
             self.root.after_cancel(after_id)
         self._after_ids.clear()
         self.root.destroy()
-
-
-def _deliver(
-    window: weakref.ReferenceType[VinovaApp], method: Callable[[VinovaApp, Agent, Any], None],
-    agent: Agent, event: Any,
-) -> None:
-    """Run an engine event's window update on the Tk thread, if the window still exists."""
-    app = window()
-    if app is not None:
-        method(app, agent, event)
 
 
 def _nothing() -> None:

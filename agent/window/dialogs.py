@@ -13,10 +13,12 @@ class SignInView(ttk.Frame):
     """Server address, username and password; Enter submits; busy and error states."""
 
     def __init__(self, parent: tk.Misc, look: Look, server_url: str,
-                 on_submit: Callable[[str, str, str], None]) -> None:
+                 on_submit: Callable[[str, str, str], None],
+                 on_forgot: Callable[[str, str], None] | None = None) -> None:
         super().__init__(parent, padding=look.px(24))
         self.look = look
         self.on_submit = on_submit
+        self.on_forgot = on_forgot
         self.server = tk.StringVar(value=server_url)
         self.username = tk.StringVar()
         self.password = tk.StringVar()
@@ -50,7 +52,12 @@ class SignInView(ttk.Frame):
         self.progress.grid_remove()
         self.button = ttk.Button(self, text="Sign in", style="Accent.TButton", command=self.submit)
         self.button.grid(row=9, column=1, sticky="e")
+        # Mails a reset link (POST /auth/password-reset) for the username typed above.
+        self.forgot_button = ttk.Button(self, text="Forgot password?", command=self.forgot)
+        if on_forgot is not None:
+            self.forgot_button.grid(row=10, column=0, columnspan=2, sticky="w", pady=(look.px(10), 0))
         self.columnconfigure(0, weight=1)
+        select_all_in_entries(self)
 
     def reset(self, message: str | None = None) -> None:
         """Back to a fresh dialog, keeping the server and username (and showing ``message``)."""
@@ -84,6 +91,7 @@ class SignInView(ttk.Frame):
         state = "disabled" if busy else "normal"
         for entry in self.entries:
             entry.configure(state=state)
+        self.forgot_button.configure(state=state)
         self.button.configure(state=state, text=text if busy and text else "Sign in")
         if busy:
             self.show_message("")
@@ -92,6 +100,20 @@ class SignInView(ttk.Frame):
         else:
             self.progress.stop()
             self.progress.grid_remove()
+
+    def forgot(self) -> None:
+        """Check the server address and username, then ask the app to mail a reset link."""
+        if self.busy or self.on_forgot is None:
+            return
+        server, username = self.server.get().strip(), self.username.get().strip()
+        if not server.startswith(("http://", "https://")):
+            self.show_error("The server address starts with http:// or https://.")
+            return
+        if not username:
+            self.show_error("Type your username first, then press Forgot password? again.")
+            self.username_entry.focus_set()
+            return
+        self.on_forgot(server, username)
 
     def submit(self) -> None:
         """Check the fields, then hand them to the app."""
@@ -122,8 +144,9 @@ class CodeView(ttk.Frame):
         self.busy = False
         self.resend_allowed_at = 0.0
         self._seconds_left = 0
-        ttk.Label(self, text="Check your email", style="Title.TLabel").grid(row=0, column=0, columnspan=3,
-                                                                         sticky="w")
+        self.method = "email"  # or "totp": the code of an authenticator app, nothing to resend
+        self.title_label = ttk.Label(self, text="Check your email", style="Title.TLabel")
+        self.title_label.grid(row=0, column=0, columnspan=3, sticky="w")
         ttk.Label(self, textvariable=self.sent_text, style="Muted.TLabel", wraplength=look.px(300),
                   justify="left").grid(row=1, column=0, columnspan=3, sticky="w",
                                        pady=(look.px(4), look.px(14)))
@@ -146,12 +169,21 @@ class CodeView(ttk.Frame):
         self.verify_button.grid(row=5, column=2, sticky="e")
         self.columnconfigure(0, weight=1)
 
-    def start(self, username: str, sent_to: str, resend_allowed_at: float) -> None:
-        """A fresh code dialog for a code just sent to ``sent_to``."""
+    def start(self, username: str, sent_to: str, resend_allowed_at: float, method: str = "email") -> None:
+        """A fresh code dialog for a code just sent to ``sent_to`` (or awaited from the app: ``totp``)."""
         self.code.set("")
         self.message.set("")
-        self.sent_text.set(f"We sent a 6-digit code to {sent_to}. Type it here to finish signing in "
-                           f"as {username}.")
+        self.method = method
+        if method == "totp":
+            self.title_label.configure(text="Open your authenticator app")
+            self.sent_text.set(f"Enter the 6-digit code from your authenticator app to finish signing in "
+                               f"as {username}. Lost your phone? Type one of your recovery codes.")
+            self.resend_button.grid_remove()
+        else:
+            self.title_label.configure(text="Check your email")
+            self.sent_text.set(f"We sent a 6-digit code to {sent_to}. Type it here to finish signing in "
+                               f"as {username}.")
+            self.resend_button.grid()
         self.set_busy(False)
         self.resend_allowed_at = resend_allowed_at
         self._seconds_left = -1
@@ -202,9 +234,13 @@ class CodeView(ttk.Frame):
 
     def _keep_digits(self) -> None:
         text = self.code.get()
-        digits = "".join(character for character in text if character.isdigit())[:6]
-        if digits != text:
-            self.code.set(digits)
+        if self.method == "totp" and any(character.isalpha() for character in text):  # a recovery code
+            kept = "".join(character for character in text.lower() if character.isalnum() or character == "-")
+            kept = kept[:11]
+        else:
+            kept = "".join(character for character in text if character.isdigit())[:6]
+        if kept != text:
+            self.code.set(kept)
 
     def _resend(self) -> None:
         if not self.busy:
@@ -215,8 +251,71 @@ class CodeView(ttk.Frame):
         if self.busy:
             return
         code = self.code.get().strip()
+        if self.method == "totp" and len(code.replace("-", "")) == 10:  # a recovery code (abcde-fghjk)
+            self.on_verify(code)
+            return
         if len(code) != 6:
-            self.show_error("Type the 6 digits from the email.")
+            source = "your authenticator app" if self.method == "totp" else "the email"
+            self.show_error(f"Type the 6 digits from {source}.")
             return
         self.on_verify(code)
 
+
+
+def select_all_in_entries(widget: tk.Misc) -> None:
+    """Ctrl+A selects the whole field in every entry of the app (Tk's X11 default moves to the start)."""
+
+    def select_all(event: tk.Event[tk.Misc]) -> str:
+        entry = event.widget
+        if isinstance(entry, tk.Entry | ttk.Entry):
+            entry.selection_range(0, "end")
+            entry.icursor("end")
+        return "break"
+
+    for class_name in ("TEntry", "Entry"):
+        for sequence in ("<Control-a>", "<Control-A>"):
+            widget.bind_class(class_name, sequence, select_all)
+
+
+class MessageDialog(tk.Toplevel):
+    """A small window with a title, a message and buttons; a button's action runs after it closes."""
+
+    def __init__(self, parent: tk.Misc, look: Look, title: str, message: str,
+                 buttons: tuple[tuple[str, Callable[[], None]], ...]) -> None:
+        super().__init__(parent, background=look_background(parent), padx=look.px(20), pady=look.px(16))
+        self.title(f"Vinova — {title}")
+        self.resizable(False, False)
+        self.protocol("WM_DELETE_WINDOW", self.destroy)
+        ttk.Label(self, text=title, style="Title.TLabel").grid(row=0, column=0, columnspan=len(buttons),
+                                                              sticky="w")
+        ttk.Label(self, text=message, wraplength=look.px(340), justify="left").grid(
+            row=1, column=0, columnspan=len(buttons), sticky="w", pady=(look.px(6), look.px(14)))
+        self.buttons: dict[str, ttk.Button] = {}
+        for column, (text, action) in enumerate(buttons):
+            style = "Accent.TButton" if column == len(buttons) - 1 else "TButton"
+            button = ttk.Button(self, text=text, style=style, command=self._then(action))
+            button.grid(row=2, column=column, sticky="e", padx=(look.px(6) if column else 0, 0))
+            self.buttons[text] = button
+        self.columnconfigure(0, weight=1)
+        self.bind("<Escape>", lambda _event: self.destroy())
+        last = self.buttons[buttons[-1][0]]
+        self.bind("<Return>", lambda _event: last.invoke())
+        self.update_idletasks()
+        width, height = self.winfo_reqwidth(), self.winfo_reqheight()
+        x = max(0, (self.winfo_screenwidth() - width) // 2)
+        y = max(0, (self.winfo_screenheight() - height) // 3)
+        self.geometry(f"+{x}+{y}")
+        self.lift()
+        last.focus_set()
+
+    def _then(self, action: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            self.destroy()
+            action()
+
+        return run
+
+
+def look_background(widget: tk.Misc) -> str:
+    """The window's background colour (the ttk theme's), for a plain Tk toplevel."""
+    return str(ttk.Style(widget).lookup(".", "background") or "#f3f4f6")

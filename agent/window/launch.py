@@ -22,8 +22,14 @@ EXIT_NO_WINDOW = 4
 SignalHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
-def run_gui(settings: AgentSettings, client: ServerClient, build_agent: AgentBuilder) -> int:
-    """Open the window and run until it is closed (Ctrl+Q, the close button, SIGTERM or SIGINT)."""
+def run_gui(settings: AgentSettings, client: ServerClient, build_agent: AgentBuilder,
+            on_open: Callable[[VinovaApp], None] | None = None) -> int:
+    """Open the window and run until Vinova quits (Ctrl+Q, the tray's Quit, SIGTERM or SIGINT).
+
+    The close button only hides the window to the tray, or minimises it (agent.window.keeper).
+
+    ``on_open`` gets the app once the window exists (main.py attaches autostart and the doorbell).
+    """
     enable_windows_dpi_awareness()
     try:
         root = tk.Tk(className="Vinova")
@@ -32,6 +38,8 @@ def run_gui(settings: AgentSettings, client: ServerClient, build_agent: AgentBui
         return EXIT_NO_WINDOW
     look = setup_look(root, ui_scale_from_environment())
     app = VinovaApp(root, settings, client, build_agent, look=look)
+    if on_open is not None:
+        on_open(app)
     previous: dict[signal.Signals, SignalHandler] = {}
 
     def request_close(signum: int, _frame: FrameType | None) -> None:

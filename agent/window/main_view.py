@@ -19,6 +19,7 @@ from agent.spool import CaptureRecord
 from agent.window.formatting import NO_VALUE, config_rows, format_duration, shorten
 from agent.window.log_pane import LogPane
 from agent.window.look import Look, set_if_changed
+from agent.window.startup_row import StartupRow
 from agent.worker import UploadStatus
 from contract.config_schema import AgentConfig
 
@@ -116,7 +117,8 @@ class MainView(ttk.Frame):
         self.identity = tk.StringVar()
         ttk.Label(header, textvariable=self.identity, style="Muted.TLabel").grid(row=0, column=1, sticky="w",
                                                                                  padx=pad(12))
-        self.pause_button = ttk.Button(header, text="Pause", underline=0, command=on_pause_toggle)
+        self.pause_button = ttk.Button(header, text="Pause", underline=0,
+                                       command=lambda: self._pressed(on_pause_toggle))
         self.pause_button.grid(row=0, column=2, sticky="e", padx=(0, pad(6)))
         self.sign_out_button = ttk.Button(header, text="Sign out", underline=0, command=on_sign_out)
         self.sign_out_button.grid(row=0, column=3, sticky="e")
@@ -156,15 +158,30 @@ class MainView(ttk.Frame):
         for column, card in enumerate(self.cards):
             card.grid(row=0, column=column, sticky="nsew", padx=(0 if column == 0 else pad(8), 0))
             cards.columnconfigure(column, weight=1)
+        # The employee's side (issue 12): the policy in words, captures waiting (agent.window.employee_side).
+        self.employee_area = ttk.Frame(cards)
+        self.employee_area.grid(row=1, column=0, columnspan=len(self.cards), sticky="ew", pady=(pad(8), 0))
         ttk.Label(self, text="ACTIVITY LOG", style="Section.TLabel").grid(row=3, column=0, sticky="w",
                                                                           pady=(pad(12), pad(4)))
         self.log_pane = LogPane(self, time_text=time_text)
         self.log_pane.grid(row=4, column=0, sticky="nsew")
+        self.startup_row = StartupRow(self)  # "Start Vinova when I sign in" and the version (issue 13)
+        self.startup_row.grid(row=5, column=0, sticky="ew", pady=(pad(8), 0))
         self.columnconfigure(0, weight=1)
         self.rowconfigure(4, weight=1)
 
+    def _pressed(self, action: Callable[[], None]) -> None:
+        """After a click the focus leaves the button, so a space typed later never presses it again."""
+        action()
+        self.focus_set()
+
     def reset(self, username: str, server_url: str) -> None:
-        """A fresh view for a new sign-in."""
+        """A fresh view for a new sign-in: nothing of the last user's session stays (issue 13)."""
+        for card in self.cards:
+            for variable in card.values.values():
+                set_if_changed(variable, NO_VALUE)
+        for note in (self.kept_aside_reasons, self.set_aside_note):
+            set_if_changed(note, "")
         set_if_changed(self.identity, f"{username} · {server_url}")
         self.show_status("starting", "Starting")
         self.thumbnail.configure(image=self._placeholder)

@@ -1,10 +1,11 @@
 """The user's minutes merged across devices, as a SQL subquery every report and the rollup read.
 
 :func:`contract.activity.merge_device_minutes` is the rule: per (user, minute) the largest active
-seconds, the counts summed, the state of the most active device (ties: tracking > idle > paused >
-suspended). SQL has no "state of the row with the largest value" aggregate that works alike on
-SQLite and PostgreSQL, so each row is ranked as ``active_seconds * 4 + precedence`` and the merged
-minute is ``max(rank)``: its quotient is the active seconds, its remainder names the state.
+seconds, the counts summed, the state of the most active device (ties follow
+``contract.activity.STATE_PRECEDENCE``: tracking > idle_kept > idle > paused > suspended). SQL has no
+"state of the row with the largest value" aggregate that works alike on SQLite and PostgreSQL, so
+each row is ranked as ``active_seconds * len(states) + precedence`` and the merged minute is
+``max(rank)``: its quotient is the active seconds, its remainder names the state.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _SAMPLES = cast(Table, ActivitySample.__table__)
 
 
 def _precedence(state: ColumnElement[Any]) -> ColumnElement[int]:
-    """tracking 3, idle 2, paused 1, suspended 0: the higher wins a tie."""
+    """The first state of STATE_PRECEDENCE ranks highest (tracking 4 … suspended 0): the higher wins a tie."""
     return case(
         *((state == name, _STATE_COUNT - 1 - index) for index, name in enumerate(STATE_PRECEDENCE)),
         else_=0,

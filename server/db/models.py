@@ -75,6 +75,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Authenticator app (server/totp.py): the sealed secret, when it was confirmed, the last step used.
+    totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class LoginChallenge(Base):
@@ -91,6 +95,8 @@ class LoginChallenge(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     locked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # "email" (a mailed code) or "totp" (the authenticator app's code; code_hash is unused).
+    method: Mapped[str] = mapped_column(String(8), default="email", server_default="email")
 
 
 class AuthToken(Base):
@@ -104,6 +110,12 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Sliding sessions: expires_at moves to last use + the idle window (written at most once a minute).
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    device_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # "desktop" (a bearer token) or "web" (the token behind a browser session).
+    kind: Mapped[str] = mapped_column(String(8), default="desktop", server_default="desktop")
 
 
 class LoginFailure(Base):
@@ -148,6 +160,9 @@ class WebSession(Base):
     data: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
 
 class GlobalConfigValue(Base):
@@ -252,6 +267,7 @@ class ActivityRollup(Base):
     idle_minutes: Mapped[int] = mapped_column(Integer)
     paused_minutes: Mapped[int] = mapped_column(Integer)
     suspended_minutes: Mapped[int] = mapped_column(Integer)
+    idle_kept_minutes: Mapped[int] = mapped_column(Integer, server_default="0")  # idle counted as work
     active_seconds: Mapped[int] = mapped_column(Integer)
     # Fifteen minutes of counts may pass 2**31.
     keys: Mapped[int] = mapped_column(BigInteger)
@@ -280,17 +296,28 @@ class Screenshot(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Which monitor (0-based, left to right); the images of one moment share taken_at (issue 13).
+    monitor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ScreenshotDeletion(Base):
-    """Audit entry: an admin deleted a screenshot (object and record)."""
+    """Audit entry: a screenshot deleted (object and record), or a capture held back on its device.
+
+    ``kind`` is ``"admin"`` (an administrator deleted it), ``"owner"`` (its person did, within the
+    delete window) or ``"withheld"`` (deleted on the device before upload: no key, never stored).
+    """
 
     __tablename__ = "screenshot_deletions"
-    __table_args__ = (Index("ix_screenshot_deletions_at", "at"),)
+    __table_args__ = (
+        Index("ix_screenshot_deletions_at", "at"),
+        Index("ix_screenshot_deletions_username_taken", "username", "taken_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(64))
     username: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(512))
+    key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    device_uid: Mapped[str | None] = mapped_column(String(32), nullable=True)

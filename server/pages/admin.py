@@ -103,6 +103,7 @@ def login() -> BaseResponse | tuple[str, int] | str:
         ), 503
     session["challenge_id"] = issued.challenge_id
     session["sent_to"] = issued.sent_to
+    session["sign_in_method"] = issued.method  # "totp": the verify page asks for the app's code
     return redirect(url_for("admin.verify"))
 
 
@@ -113,26 +114,28 @@ def verify() -> BaseResponse | tuple[str, int] | str:
     if not isinstance(challenge_id, str):
         return redirect(url_for("admin.login"))
     sent_to = session.get("sent_to", "")
+    method = session.get("sign_in_method", "email")
     if request.method == "GET":
-        return render_template("admin_verify.html", sent_to=sent_to, error=None)
+        return render_template("admin_verify.html", sent_to=sent_to, method=method, error=None)
     try:
-        issued = services().auth.verify(challenge_id, request.form.get("code", "").strip())
+        issued = services().auth.verify(
+            challenge_id, request.form.get("code", "").strip(), client_address=client_address(), kind="web",
+            device_name=request.headers.get("User-Agent", "")[:128],
+        )
     except AuthError as exc:
         if exc.code in {"challenge_locked", "code_used"}:
             session.pop("challenge_id", None)
         status = 429 if exc.code in {"challenge_locked", "too_many_attempts"} else 401
-        return render_template("admin_verify.html", sent_to=sent_to, error=str(exc)), status
+        return render_template("admin_verify.html", sent_to=sent_to, method=method, error=str(exc)), status
     # A new session id and a new CSRF token at sign-in (no fixation); only the token's digest is kept.
     session.clear()
-    if not issued.is_admin:
-        services().auth.logout(issued.token)
-        abort(403, description="this needs an administrator account")
     if isinstance(session, ServerSession):
         session.rotate()
     principal = services().auth.authenticate(issued.token)
     session[TOKEN_DIGEST_KEY] = token_digest(issued.token)
     session[USER_ID_KEY] = principal.user_id
-    return redirect(url_for("admin.index"))
+    # Everyone signs in here; a person who is not an administrator lands on their own record.
+    return redirect(url_for("admin.index") if principal.is_admin else url_for("me.diary"))
 
 
 @blueprint.post("/resend")
@@ -144,7 +147,8 @@ def resend() -> BaseResponse | tuple[str, int]:
     try:
         services().auth.resend(challenge_id)
     except (AuthError, TransientError) as exc:
-        return render_template("admin_verify.html", sent_to=session.get("sent_to", ""), error=str(exc)), 429
+        sent_to, method = session.get("sent_to", ""), session.get("sign_in_method", "email")
+        return render_template("admin_verify.html", sent_to=sent_to, method=method, error=str(exc)), 429
     flash("A new code is on its way.")
     return redirect(url_for("admin.verify"))
 

@@ -11,9 +11,10 @@ numbers the day, which works alike on SQLite and PostgreSQL. :mod:`server.report
 the sums all of them share, :mod:`server.reports.csv_export` writes them as CSV.
 
 Definitions (shown on the pages too):
-    tracked time      minutes labelled ``tracking`` (idle, paused and suspended minutes are not tracked)
+    tracked time      minutes labelled ``tracking`` or ``idle_kept`` (idle the person counted as
+                      work, with 0 activity); idle, paused and suspended minutes are not tracked
     activity %        active seconds / tracked seconds (a full slot: active seconds / 600)
     slot state        ``gap`` when no minute of the slot was reported (missing data is not zero
                       activity); otherwise ``tracking`` if any minute was, else the most frequent
-                      of ``idle``, ``paused``, ``suspended``
+                      of ``idle_kept``, ``idle``, ``paused``, ``suspended``
 """

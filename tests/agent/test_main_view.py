@@ -104,7 +104,7 @@ def test_main_window_shows_counts_config_changes_and_pause(app: VinovaApp, clien
                message="the config panel")
     assert app.main_view.config_values["Blur"].get() == "on"
     assert app.main_view.config_changed.get() != "not yet"
-    pump_until(app.root, lambda: any("config changed" in line for line in app.log_pane.lines_text()),
+    pump_until(app.root, lambda: any("New settings" in line for line in app.log_pane.lines_text()),
                message="the config log line")
 
     app.main_view.pause_button.invoke()
@@ -112,9 +112,9 @@ def test_main_window_shows_counts_config_changes_and_pause(app: VinovaApp, clien
     assert agent.paused and app.main_view.pause_button.cget("text") == "Resume"
     app.main_view.pause_button.invoke()
     pump_until(app.root, lambda: app.root.title() == "Vinova — Tracking", message="Tracking again")
-    pump_until(app.root, lambda: any("resumed by the user" in line for line in app.log_pane.lines_text()),
+    pump_until(app.root, lambda: any("Resumed: tracking" in line for line in app.log_pane.lines_text()),
                message="the resume log line")
-    assert any("paused by the user" in line for line in app.log_pane.lines_text())
+    assert any("Paused: nothing is recorded" in line for line in app.log_pane.lines_text())
 
 
 @pytest.mark.integration
@@ -148,15 +148,14 @@ def test_session_ended_by_the_server_asks_to_sign_in_and_keeps_the_same_agent(ap
 
 
 @pytest.mark.integration
-def test_closing_the_window_stops_everything_within_two_seconds(app: VinovaApp) -> None:
+def test_quitting_stops_everything_within_two_seconds(app: VinovaApp) -> None:
     before = {thread.ident for thread in threading.enumerate()}
     reach_tracking(app)
     agent = app.agent
     assert agent is not None
     pump_until(app.root, lambda: app._starter is not None and not app._starter.is_alive(), message="started")
-    close_command = app.root.protocol("WM_DELETE_WINDOW")
     started = time.monotonic()
-    app.root.tk.call(close_command)  # what the window manager's close button does
+    app.close()  # Ctrl+Q, SIGTERM and the tray's confirmed Quit (the close button only hides: test_tray)
     elapsed = time.monotonic() - started
     assert elapsed < 2.0
     assert app.closed and agent.wait(0)
@@ -214,7 +213,7 @@ def test_a_capture_that_cannot_be_decoded_is_logged_and_keeps_the_placeholder(
     agent = app.agent
     assert agent is not None
     agent.events.publish(Captured(_capture(tmp_path, b"not a jpeg"), b"not a jpeg"))
-    pump_until(app.root, lambda: any("no thumbnail for the last capture" in line
+    pump_until(app.root, lambda: any("No thumbnail for the last capture" in line
                                      for line in app.log_pane.lines_text()), message="the warning")
     assert shown_image_size(app) == app.look.thumbnail_size_px
 
@@ -243,7 +242,7 @@ def test_a_failing_window_update_does_not_stop_the_event_drain(app: VinovaApp) -
     app.post(broken)
     app.post(lambda: seen.append("after"))
     pump_until(app.root, lambda: seen == ["after"], message="the event after the failing one")
-    pump_until(app.root, lambda: any("a window update failed" in line for line in app.log_pane.lines_text()),
+    pump_until(app.root, lambda: any("A window update failed" in line for line in app.log_pane.lines_text()),
                message="the failure in the log pane")
 
 

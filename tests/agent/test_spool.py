@@ -56,7 +56,9 @@ def test_the_same_capture_is_recorded_once(store: CaptureStore) -> None:
 
 def test_registration_json_is_the_api_body(store: CaptureStore) -> None:
     body = add_capture(store, 2).registration().to_json()
-    assert set(body) == {"key", "taken_at", "timezone", "blurred", "width", "height", "size_bytes", "sha256"}
+    assert set(body) == {
+        "key", "taken_at", "timezone", "blurred", "width", "height", "size_bytes", "sha256", "monitor",
+    }
     assert body["taken_at"] == "2026-11-25T18:00:02+00:00"
 
 

@@ -123,7 +123,7 @@ def test_admin_forms_refuse_a_post_without_the_csrf_token(tmp_path: Path) -> Non
         services_of(app).database.dispose()
 
 
-def test_a_non_admin_cannot_use_the_admin_pages(tmp_path: Path) -> None:
+def test_a_non_admin_signs_in_to_their_own_record_and_cannot_use_the_admin_pages(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'vinova.db'}", tmp_path)
     add_user(app, "ann", "ann@example.com", USER_PASSWORD)
     client = app.test_client()
@@ -133,9 +133,11 @@ def test_a_non_admin_cannot_use_the_admin_pages(tmp_path: Path) -> None:
         assert csrf is not None
         token = {"csrf_token": csrf.group(1)}
         client.post("/admin/login", data={**token, "username": "ann", "password": USER_PASSWORD})
-        refused = client.post("/admin/verify", data={**token, "code": latest_code(tmp_path, "ann@")})
-        assert refused.status_code == 403
-        assert client.get("/admin/").status_code == 302  # back to the sign-in page
+        signed_in = client.post("/admin/verify", data={**token, "code": latest_code(tmp_path, "ann@")})
+        assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/me")
+        assert client.get("/me").status_code == 200
+        assert client.get("/admin/").status_code == 403
+        assert client.get("/admin/users").status_code == 403
     finally:
         services_of(app).database.dispose()
 

@@ -379,7 +379,7 @@ def test_registration_is_accepted_when_it_agrees_with_its_key() -> None:
     assert parsed.key == own_key()
     assert parsed.taken_at.tzinfo is not None
     assert parse_key(parsed.key, "shots/").username == "alice"
-    assert parsed.to_json() == registration()
+    assert parsed.to_json() == {**registration(), "monitor": 0}  # an agent that sends none: monitor 0
 
 
 @pytest.mark.parametrize(
