@@ -1,8 +1,9 @@
 """Sliding bearer tokens: a token ends the idle window (30 days by default) after its last use.
 
-Renewal costs one conditional UPDATE at most once a minute per token (``RENEW_EVERY``), not a write
-per request: a server with thousands of agents, each calling every few seconds, writes each token
-about once a minute. Concurrent requests race on ``last_used_at``; one wins, the others read on.
+Renewal costs one conditional UPDATE at most every ten minutes per token (``RENEW_EVERY``), not a
+write per request: a server with 10,000 agents, each calling at least once a minute, writes about 17
+tokens a second instead of 170 (issue 14's load); a 30-day window does not need more precision.
+Concurrent requests race on ``last_used_at``; one wins, the others read on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from server.db.models import AuthToken
 
 logger = logging.getLogger(__name__)
 
-RENEW_EVERY = timedelta(minutes=1)
+RENEW_EVERY = timedelta(minutes=10)
 MAX_DEVICE_NAME_LENGTH = 128
 MAX_ADDRESS_LENGTH = 64
 KINDS = ("desktop", "web")
@@ -37,7 +38,7 @@ def new_token_row(
 
 
 def slide(session: Session, token: AuthToken, now: datetime, idle: timedelta, address: str) -> datetime:
-    """Renew ``token`` when its last recorded use is a minute old or more; its expiry after this call."""
+    """Renew ``token`` when its last recorded use is RENEW_EVERY old or more; its expiry after this call."""
     last = token.last_used_at
     if last is not None and now - last < RENEW_EVERY:
         return token.expires_at

@@ -76,20 +76,20 @@ def test_a_desktop_token_lasts_30_days_after_its_last_use_not_after_sign_in(serv
     assert (expired.status_code, expired.get_json()["error"]["code"]) == (401, "unauthorized")
 
 
-def test_renewal_writes_at_most_once_a_minute_and_records_device_and_address(server: Server) -> None:
+def test_renewal_writes_at_most_every_ten_minutes_and_records_device_and_address(server: Server) -> None:
     token = desktop_sign_in(server, "bob", device_name="bob-desktop", address="198.51.100.7")
     first = token_row(server, token)
     assert (first.device_name, first.address, first.kind, first.last_used_at) == (
         "bob-desktop", "198.51.100.7", "desktop", START)
-    server.clock.advance(59)
+    server.clock.advance(599)
     server.client.get("/auth/me", headers=bearer(token), environ_base={"REMOTE_ADDR": "203.0.113.9"})
-    assert token_row(server, token).last_used_at == START  # within the minute: no write
+    assert token_row(server, token).last_used_at == START  # within ten minutes: no write
     server.clock.advance(1)
     server.client.get("/auth/me", headers=bearer(token), environ_base={"REMOTE_ADDR": "203.0.113.9"})
     renewed = token_row(server, token)
-    assert renewed.last_used_at == START + timedelta(seconds=60)
+    assert renewed.last_used_at == START + timedelta(seconds=600)
     assert renewed.address == "203.0.113.9"
-    assert renewed.expires_at == START + timedelta(seconds=60) + timedelta(days=30)
+    assert renewed.expires_at == START + timedelta(seconds=600) + timedelta(days=30)
 
 
 def test_the_idle_window_is_a_server_setting(server: Server, tmp_path: Any) -> None:
@@ -244,7 +244,7 @@ def test_user_agents_read_as_words() -> None:
     assert browser_label("") == "Unknown browser"
 
 
-def test_a_busy_agent_renews_its_token_with_one_write_a_minute(server: Server) -> None:
+def test_a_busy_agent_renews_its_token_with_one_write_in_ten_minutes(server: Server) -> None:
     from sqlalchemy import event
 
     token = desktop_sign_in(server, "bob")
@@ -257,8 +257,8 @@ def test_a_busy_agent_renews_its_token_with_one_write_a_minute(server: Server) -
     engine = server.context.database.engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        for _ in range(120):  # one call every second for two minutes
-            server.clock.advance(1)
+        for _ in range(120):  # one call every 10 s for twenty minutes
+            server.clock.advance(10)
             assert me(server, token).status_code == 200
     finally:
         event.remove(engine, "before_cursor_execute", count)
