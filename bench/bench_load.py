@@ -117,11 +117,18 @@ def seed_users(database_url: str, count: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def start_node(port: int, environ: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """``python app.py --port PORT`` with ``environ``; returns once it accepts connections."""
+def start_node(
+    port: int, environ: dict[str, str], log_path: Path, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    """``python app.py --port PORT`` (``workers`` > 1: gunicorn with that many processes) with ``environ``.
+
+    Returns once it accepts connections.
+    """
     env = {**os.environ, "VINOVA_ENV_FILE": "", "VINOVA_LOG_LEVEL": "WARNING",
            "VINOVA_SECRET_KEY": SECRET_KEY, **environ}
-    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=PROJECT, env=env,
+    command = [sys.executable, "app.py", "--port", str(port)] if workers <= 1 else [
+        sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:create_app()"]
+    process = subprocess.Popen(command, cwd=PROJECT, env=env,
                                stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
     wait_until(lambda: port_open(port) or process.poll() is not None, 60, message=f"node on {port}")
     if process.poll() is not None:
@@ -142,13 +149,13 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextmanager
-def one_node(work: Path, agents: int) -> Iterator[tuple[Target, list[tuple[str, str]]]]:
-    """Mode (a): one ``python app.py`` on SQLite with the local store."""
+def one_node(work: Path, agents: int, workers: int = 1) -> Iterator[tuple[Target, list[tuple[str, str]]]]:
+    """Mode (a): one node on SQLite with the local store (``python app.py``, or gunicorn ``workers``)."""
     database_url = f"sqlite:///{work / 'server' / 'vinova.db'}"
     pairs = seed_users(database_url, agents)
     port = free_port()
     node = start_node(port, {"VINOVA_DATA_DIR": str(work / "server"), "VINOVA_DATABASE_URL": database_url},
-                      work / "node.log")
+                      work / "node.log", workers)
     try:
         yield Target(f"http://127.0.0.1:{port}", (node.pid,), "", {}), pairs
     finally:
@@ -260,6 +267,8 @@ def main() -> None:
                         help="HAProxy's http-reuse in --mode nodes (safe is HAProxy's default)")
     parser.add_argument("--server-maxconn", type=int, default=0,
                         help="HAProxy's maxconn per node in --mode nodes (0: no limit)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="--mode one: gunicorn with this many worker processes (1: python app.py)")
     parser.add_argument("--json", type=Path, help="append each step's figures to this file (JSON lines)")
     arguments = parser.parse_args()
     levels = [int(value) for value in arguments.agents.split(",")]
@@ -271,7 +280,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vinova-load-") as directory:
         work = Path(directory)
         if arguments.mode == "one":
-            environment = one_node(work, max(levels))
+            environment = one_node(work, max(levels), arguments.workers)
         else:
             from load_nodes import two_nodes
 
