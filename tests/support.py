@@ -1,7 +1,8 @@
-"""Small helpers shared by the tests: bounded polling, free ports, a live WSGI server in a thread."""
+"""Small helpers shared by the tests: bounded polling, free ports, a live WSGI server, Chromium."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -12,6 +13,12 @@ from typing import Any, TypeVar
 from werkzeug.serving import make_server
 
 T = TypeVar("T")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
 
 
 def wait_until(
@@ -77,3 +84,20 @@ def postgres_schema(base_url: str, prefix: str = "t") -> Iterator[str]:
         with engine.begin() as connection:
             connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@contextmanager
+def running_chromium() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright; the calling test is skipped when it is missing."""
+    import pytest
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -6,7 +6,6 @@ Import ``browser`` into a test module to use it as a fixture.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -15,15 +14,11 @@ import pytest
 import requests
 from conftest import SmtpCapture
 from server_support import bearer, latest_code
+from support import running_chromium
 
 import time_manager
 from contract.screenshots import object_key
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 NEW_YORK = "America/New_York"
 NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 
@@ -31,16 +26,8 @@ NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth <= window.inn
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """Headless Chromium (skipped when /usr/bin/chromium is missing)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with running_chromium() as instance:
+        yield instance
 
 
 def sample(minute_start: datetime, state: str = "tracking", active: int = 40) -> dict[str, Any]:
@@ -55,9 +42,12 @@ def sample(minute_start: datetime, state: str = "tracking", active: int = 40) ->
 
 def upload_jpeg(
     base_url: str, token: str, taken_at: datetime, jpeg: bytes, size_px: tuple[int, int], *,
-    blurred: bool = False, username: str = "ann",
-) -> str:
-    """Sign, PUT and register one JPEG over HTTP, as the agent's uploader does in local mode; the key."""
+    blurred: bool = False, username: str = "ann", zone: str = NEW_YORK,
+) -> dict[str, Any]:
+    """Sign, PUT and register one JPEG over HTTP, as the agent's uploader does in local mode.
+
+    Returns the registration's answer (``id``, ``key``, ``created``).
+    """
     digest = hashlib.sha256(jpeg).hexdigest()
     key = object_key("", username, taken_at, digest)
     signed = requests.post(
@@ -68,11 +58,12 @@ def upload_jpeg(
     assert requests.put(url, data=jpeg, headers=signed["headers"], timeout=30).ok
     registered = requests.post(
         f"{base_url}/screenshots", headers=bearer(token), timeout=30,
-        json={"key": key, "taken_at": taken_at.isoformat(), "timezone": NEW_YORK, "blurred": blurred,
+        json={"key": key, "taken_at": taken_at.isoformat(), "timezone": zone, "blurred": blurred,
               "width": size_px[0], "height": size_px[1], "size_bytes": len(jpeg), "sha256": digest},
     )
     assert registered.status_code == 201, registered.text
-    return key
+    answer: dict[str, Any] = registered.json()
+    return answer
 
 
 def sign_in_admin(page: Any, base_url: str, smtp_server: SmtpCapture, username: str, password: str) -> None:

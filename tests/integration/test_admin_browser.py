@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,17 +11,12 @@ import pytest
 import requests
 from conftest import SmtpCapture
 from server_support import add_user, bearer, latest_code, make_app, sign_in, smtp_settings
-from support import live_server
+from support import live_server, running_chromium
 
 from server.context import services_of
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 ADMIN_PASSWORD = "admin password 1"
 USER_PASSWORD = "user password 1"
 
@@ -30,18 +24,10 @@ USER_PASSWORD = "user password 1"
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
     """A fresh page in headless Chromium (skipped when /usr/bin/chromium is missing)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15000)
-            yield page
-        finally:
-            browser.close()
+    with running_chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(15000)
+        yield page
 
 
 def test_an_admin_signs_in_with_the_emailed_code_and_edits_the_config(

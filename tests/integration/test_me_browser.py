@@ -8,7 +8,6 @@ Set VINOVA_README_PICTURES=<folder> to also save screenshot-me.png (the README's
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import os
 import re
@@ -19,37 +18,17 @@ from typing import Any
 import pytest
 import requests
 from conftest import SmtpCapture
+from diary_browser_support import browser, upload_jpeg
 from PIL import Image, ImageDraw
 from server_support import FakeClock, add_user, bearer, latest_code, make_app, sign_in, smtp_settings
 from support import live_server
 
-from contract.screenshots import object_key
-
 pytestmark = pytest.mark.integration
+__all__ = ["browser"]  # the fixture
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 PASSWORD = "my record browser 1"
 ZONE = "Europe/Berlin"
 NOW = datetime(2026, 11, 20, 15, 0, 20, tzinfo=UTC)  # 16:00 in Berlin
-
-
-@pytest.fixture
-def browser() -> Any:
-    """Headless Chromium (skipped when /usr/bin/chromium is missing)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def upload(base_url: str, username: str, token: str, taken_at: datetime, colour: tuple[int, int, int]) -> int:
@@ -58,22 +37,10 @@ def upload(base_url: str, username: str, token: str, taken_at: datetime, colour:
     ImageDraw.Draw(picture).rectangle((40, 40, 600, 120), fill=(250, 250, 250))
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=80)
-    jpeg = buffer.getvalue()
-    digest = hashlib.sha256(jpeg).hexdigest()
-    key = object_key("", username, taken_at, digest)
-    signed = requests.post(
-        f"{base_url}/uploads/sign", headers=bearer(token), timeout=30,
-        json={"key": key, "content_type": "image/jpeg", "size_bytes": len(jpeg), "sha256": digest},
-    ).json()
-    url = signed["url"] if signed["url"].startswith("http") else f"{base_url}{signed['url']}"
-    assert requests.put(url, data=jpeg, headers=signed["headers"], timeout=30).ok
-    registered = requests.post(
-        f"{base_url}/screenshots", headers=bearer(token), timeout=30,
-        json={"key": key, "taken_at": taken_at.isoformat(), "timezone": ZONE, "blurred": False,
-              "width": 960, "height": 540, "size_bytes": len(jpeg), "sha256": digest},
+    answer = upload_jpeg(
+        base_url, token, taken_at, buffer.getvalue(), (960, 540), username=username, zone=ZONE
     )
-    assert registered.status_code == 201, registered.text
-    screenshot_id: int = registered.json()["id"]
+    screenshot_id: int = answer["id"]
     return screenshot_id
 
 

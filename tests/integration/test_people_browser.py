@@ -5,7 +5,6 @@ Every link is read from the mail the server sent and followed in the browser, as
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,17 +15,12 @@ from conftest import SmtpCapture, running_smtp
 from flask import Flask
 from people_support import mails_to, wait_for_link
 from server_support import add_user, bearer, latest_code, make_app, sign_in, smtp_settings
-from support import live_server, wait_until
+from support import live_server, running_chromium, wait_until
 
 from server.context import services_of
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 ROOT_PASSWORD = "root password 1"
 
 
@@ -56,16 +50,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium for the module (skipped when /usr/bin/chromium is missing)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with running_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

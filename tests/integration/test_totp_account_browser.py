@@ -6,7 +6,6 @@ page's Content-Security-Policy is the server's own (no inline script, images fro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,33 +15,20 @@ import pytest
 import requests
 from conftest import SmtpCapture
 from server_support import add_user, bearer, latest_code, make_app, sign_in, smtp_settings
-from support import live_server
+from support import live_server, running_chromium
 
 from server.context import services_of
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 PASSWORD = "user password 1"
 
 
 @pytest.fixture
 def chromium() -> Iterator[Any]:
     """A headless Chromium (skipped when /usr/bin/chromium is missing)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with running_chromium() as browser:
+        yield browser
 
 
 def test_a_person_turns_on_the_app_on_account_then_signs_in_with_it_and_ends_a_session(
