@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import secrets
 import subprocess
@@ -61,8 +62,10 @@ from support import free_port, port_open, wait_until
 from server.db.database import Database
 from server.db.models import AuthToken, User
 from server.passwords import hash_password, token_digest
+from server.tokens import RENEW_EVERY
 
 P99_LIMIT_MS = 250.0
+RENEW_SPREAD_S = RENEW_EVERY.total_seconds() - 10  # seeded tokens: last used within this many seconds
 SETTLE_S = 15.0  # requests that start in the first seconds of a step are not counted (cold start)
 SECRET_KEY = "bench-load-secret-key-" + "x" * 32
 
@@ -98,7 +101,12 @@ def percentile(ordered: list[float], fraction: float) -> float:
 
 
 def seed_users(database_url: str, count: int) -> list[tuple[str, str]]:
-    """Make ``count`` users and one bearer token each, straight through the server's models."""
+    """Make ``count`` users and one bearer token each, straight through the server's models.
+
+    Each token was last used 0-10 minutes ago, as in a fleet that has been running: tokens renew at
+    most every ten minutes, so their renewals are spread over that window, not all due in the first
+    minute (which a freshly seeded, never-used token would make them).
+    """
     database = Database(database_url)
     database.migrate()
     now = datetime.now(UTC)
@@ -110,8 +118,10 @@ def seed_users(database_url: str, count: int) -> list[tuple[str, str]]:
         session.add_all(users)
         session.flush()
         expires_at = now + timedelta(days=30)
+        spread = random.Random(count)
         session.add_all([AuthToken(user_id=user.id, token_hash=token_digest(token), created_at=now,
-                                   expires_at=expires_at)
+                                   expires_at=expires_at,
+                                   last_used_at=now - timedelta(seconds=spread.uniform(0, RENEW_SPREAD_S)))
                          for user, (_, token) in zip(users, pairs, strict=True)])
     database.dispose()
     return pairs

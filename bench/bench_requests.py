@@ -114,6 +114,8 @@ def main() -> None:
     parser.add_argument("--no-screenshots", action="store_true")
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server (default: a new SQLite file)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    parser.add_argument("--sort", default="tottime", choices=("tottime", "cumulative"),
+                        help="--profile's order: own time (default) or time including callees")
     options = parser.parse_args()
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="vinova-bench-requests-"))
@@ -142,7 +144,7 @@ def main() -> None:
               f"{measured.cpu_seconds[kind] / measured.counts[kind] * 1000:6.2f} ms CPU each")
     print(f"  all       {total_count:6} requests  {total_seconds / total_count * 1000:6.2f} ms CPU each")
     if profiler is not None:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(options.profile)
+        pstats.Stats(profiler).sort_stats(options.sort).print_stats(options.profile)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Concurrent requests race on ``last_used_at``; one wins, the others read on.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -37,10 +38,23 @@ def new_token_row(
     )
 
 
-def slide(session: Session, token: AuthToken, now: datetime, idle: timedelta, address: str) -> datetime:
-    """Renew ``token`` when its last recorded use is RENEW_EVERY old or more; its expiry after this call."""
-    last = token.last_used_at
-    if last is not None and now - last < RENEW_EVERY:
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """What renewal needs of a token row: its id, last recorded use and current expiry."""
+
+    token_id: int
+    last_used_at: datetime | None
+    expires_at: datetime
+
+
+def renewal_due(token: TokenUse, now: datetime) -> bool:
+    """Whether ``token``'s last recorded use is RENEW_EVERY old or more (or was never recorded)."""
+    return token.last_used_at is None or now - token.last_used_at >= RENEW_EVERY
+
+
+def slide(session: Session, token: TokenUse, now: datetime, idle: timedelta, address: str) -> datetime:
+    """Renew ``token`` when :func:`renewal_due`; its expiry after this call."""
+    if not renewal_due(token, now):
         return token.expires_at
     expires_at = max(token.expires_at, now + idle)
     values: dict[str, object] = {"last_used_at": now, "expires_at": expires_at}
@@ -49,7 +63,7 @@ def slide(session: Session, token: AuthToken, now: datetime, idle: timedelta, ad
     session.execute(
         update(AuthToken)
         .where(
-            AuthToken.id == token.id,
+            AuthToken.id == token.token_id,
             or_(AuthToken.last_used_at.is_(None), AuthToken.last_used_at <= now - RENEW_EVERY),
         )
         .values(**values)

@@ -236,8 +236,11 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        g.principal = services().auth.authenticate(bearer_token(), client_address())
-        return view(*args, **kwargs)
+        context = services()
+        # The token's check and the route's transactions share one pooled connection (issue 14's load).
+        with context.database.request_scope():
+            g.principal = context.auth.authenticate(bearer_token(), client_address())
+            return view(*args, **kwargs)
 
     return wrapped
 
@@ -274,15 +277,17 @@ def admin_page_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
         digest = session_token_digest()
         if digest is None:
             return redirect(url_for("admin.login"))
-        try:
-            principal = services().auth.authenticate_digest(digest)
-        except AuthError:
-            session.clear()
-            return redirect(url_for("admin.login"))
-        if not principal.is_admin:
-            abort(403, description=ADMIN_ONLY)
-        g.principal = principal
-        return view(*args, **kwargs)
+        context = services()
+        with context.database.request_scope():
+            try:
+                principal = context.auth.authenticate_digest(digest)
+            except AuthError:
+                session.clear()
+                return redirect(url_for("admin.login"))
+            if not principal.is_admin:
+                abort(403, description=ADMIN_ONLY)
+            g.principal = principal
+            return view(*args, **kwargs)
 
     return wrapped
 
@@ -295,11 +300,13 @@ def page_login_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
         digest = session_token_digest()
         if digest is None:
             return redirect(url_for("admin.login"))
-        try:
-            g.principal = services().auth.authenticate_digest(digest)
-        except AuthError:
-            session.clear()
-            return redirect(url_for("admin.login"))
-        return view(*args, **kwargs)
+        context = services()
+        with context.database.request_scope():
+            try:
+                g.principal = context.auth.authenticate_digest(digest)
+            except AuthError:
+                session.clear()
+                return redirect(url_for("admin.login"))
+            return view(*args, **kwargs)
 
     return wrapped

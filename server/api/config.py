@@ -48,7 +48,8 @@ def get_config() -> Response:
     """The caller's effective config; 304 when ``If-None-Match`` names the current ETag."""
     principal = current_principal()
     context = services()
-    with context.database.session() as session:
+    # Reads only, each standing alone (the cache reads the config after its version: at least as new).
+    with context.database.read_session() as session:
         config, version = context.config_cache.lookup(session, principal.user_id)
     etag = config_etag(config, version)
     if request.if_none_match.contains(etag):

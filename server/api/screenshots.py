@@ -23,7 +23,6 @@ from server.reports.zones import check_report_day
 from server.stores.local import LocalObjectStore
 from server.stores.objectstore import ObjectStore
 from server.stores.signing import sign_upload
-from server.stores.thumbnails import thumbnail_at_registration
 from server.web import admin_required, current_principal, json_body, login_required, zone_parameter
 
 blueprint = Blueprint("screenshots", __name__)
@@ -80,8 +79,8 @@ def sign() -> Response:
         )
     # The key's rules first (a malformed key never reaches the database).
     check_key_owner(body.get("key"), prefix=object_store.prefix, username=principal.username)
-    with context.database.session() as session:
-        registered = session.scalar(select(models.Screenshot.id).where(models.Screenshot.key == body["key"]))
+    with context.database.read_session() as session:
+        registered = screenshot_data.screenshot_id_by_key(session, body["key"])
     if registered is not None:
         # A registered capture is never replaced (issue 10, item 8); the agent counts it as delivered.
         raise RequestRefused(
@@ -145,10 +144,10 @@ def register() -> tuple[Response, int]:
     if stored_size != registration.size_bytes:
         raise RequestRefused("size_bytes does not match the stored object", status=400,
                              code="validation_error", field="size_bytes")
-    with context.database.session() as session:
-        existing = session.scalar(select(models.Screenshot).where(models.Screenshot.key == registration.key))
-        if existing is not None:
-            return jsonify({"id": existing.id, "key": registration.key, "created": False}), 200
+    with context.database.read_session() as session:
+        existing = screenshot_data.screenshot_id_by_key(session, registration.key)
+    if existing is not None:
+        return jsonify({"id": existing, "key": registration.key, "created": False}), 200
     stored_sha256 = context.object_store.stored_sha256(registration.key)
     if stored_sha256 is not None and stored_sha256 != registration.sha256:
         raise RequestRefused("sha256 does not match the stored object", status=400,
@@ -157,15 +156,14 @@ def register() -> tuple[Response, int]:
         device = None
         if registration.device_id is not None:
             device = agents.device_id_of(session, principal.user_id, registration.device_id)
-        created = screenshot_data.register_screenshot(
+        # The id lets the agent delete the capture later (DELETE /api/me/screenshots/<id>).
+        screenshot_id = screenshot_data.register_screenshot(
             session, principal.user_id, registration, device, context.now()
         )
-        # The id lets the agent delete the capture later (DELETE /api/me/screenshots/<id>).
-        screenshot_id = session.scalar(
-            select(models.Screenshot.id).where(models.Screenshot.key == registration.key)
-        )
-    if created:
-        thumbnail_at_registration(context.object_store, registration.key)
+        created = screenshot_id is not None
+        if screenshot_id is None:  # a racing call registered it first
+            screenshot_id = screenshot_data.screenshot_id_by_key(session, registration.key)
+    # No thumbnail here: the first view makes it (server/stores/thumbnails.py).
     answer = {"id": screenshot_id, "key": registration.key, "created": created}
     return jsonify(answer), 201 if created else 200
 

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -150,7 +150,9 @@ def _activity_upsert(dialect: str) -> Any:
     """upsert_activity's statement, built once per dialect (its ``excluded`` alias cost ~1 ms a call)."""
     if dialect not in {"postgresql", "sqlite"}:
         raise RuntimeError(f"activity upsert is not implemented for {dialect}")
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(ActivitySample)
+    # On the table, not the ORM class: the ORM bulk-insert path costs ~0.3 ms a call here.
+    table = cast(Table, ActivitySample.__table__)
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
     replaced_columns = (
         "active_seconds", "state", "timezone", "utc_offset_minutes", "received_at", *COUNT_FIELDS
     )

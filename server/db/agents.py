@@ -7,9 +7,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -85,20 +85,28 @@ def _device_upsert(dialect: str, with_report: bool) -> Any:
     """
     if dialect not in {"postgresql", "sqlite"}:
         raise RuntimeError(f"device upsert is not implemented for {dialect}")
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Device)
-    table = Device.__table__.c
+    # On the table, not the mapped class: a Core statement skips the ORM's bulk-insert machinery,
+    # which cost about as much CPU again (issue 14's load).
+    devices = cast(Table, Device.__table__)
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(devices)
+    table = devices.c
     excluded = statement.excluded
     updates: dict[str, Any] = {"name": excluded.name, "last_seen_at": excluded.last_seen_at}
     if with_report:
         updates.update({name: func.coalesce(excluded[name], table[name]) for name in _REPORT_FIELDS})
         updates["reported_at"] = excluded.reported_at
     upsert = statement.on_conflict_do_update(index_elements=["user_id", "uid"], set_=updates)
-    return upsert.returning(Device.id)
+    return upsert.returning(table.id)
+
+
+_DEVICE_ID = select(Device.__table__.c.id).where(
+    Device.__table__.c.user_id == bindparam("user_id"), Device.__table__.c.uid == bindparam("uid")
+)
 
 
 def device_id_of(session: Session, user_id: int, uid: str) -> int | None:
     """The id of the user's device ``uid``, or None when the server has not seen it."""
-    found = session.scalar(select(Device.id).where(Device.user_id == user_id, Device.uid == uid))
+    found = session.execute(_DEVICE_ID, {"user_id": user_id, "uid": uid}).scalar_one_or_none()
     return None if found is None else int(found)
 
 

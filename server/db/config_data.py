@@ -65,8 +65,9 @@ def effective_config(session: Session, user_id: int) -> dict[str, Any]:
     return {**global_config(session), **user_overrides(session, user_id)}
 
 
-# Built once: every /get-config poll runs it.
-_NEWEST_AUDIT_ID = select(func.max(ConfigAudit.id))
+# Built once: every /get-config poll runs it. On the table's column, so the session runs it as plain
+# Core, without the ORM's compile step (issue 14's load).
+_NEWEST_AUDIT_ID = select(func.max(ConfigAudit.__table__.c.id))
 
 
 def config_version(session: Session) -> int:

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,26 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+class _RequestConnection:
+    """The one pooled connection of a :meth:`Database.request_scope`, checked out on first use."""
+
+    __slots__ = ("_engine", "connection")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.connection: Connection | None = None
+
+    def get(self) -> Connection:
+        if self.connection is None:
+            self.connection = self._engine.connect()
+        return self.connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 class Database:
     """An engine plus a session factory; ``session()`` is one transaction."""
 
@@ -72,12 +93,63 @@ class Database:
         # so under load the lock sits free while every waiter sleeps. Writers of one process queue here
         # instead and start the moment the previous one commits (issue 14's one-node load).
         self._write_lock = threading.Lock() if self.dialect_name == "sqlite" else None
+        # The connection of the request_scope this thread is in, if any (a ContextVar: per thread).
+        self._scope: ContextVar[_RequestConnection | None] = ContextVar(f"vinova-db-{id(self)}", default=None)
+
+    @contextmanager
+    def request_scope(self) -> Iterator[None]:
+        """Run every ``session()`` of the block on one pooled connection, checked out on first use.
+
+        An authenticated request reads the token, then runs its route's transactions: one checkout (and
+        on PostgreSQL one pre-ping round trip) instead of one per transaction (issue 14's load). Each
+        ``session()`` stays its own transaction. Nested scopes share the outer one.
+        """
+        if self._scope.get() is not None:
+            yield
+            return
+        holder = _RequestConnection(self.engine)
+        reset = self._scope.set(holder)
+        try:
+            yield
+        finally:
+            self._scope.reset(reset)
+            holder.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: commits when the block ends normally, rolls back on an exception."""
-        with self._sessions.begin() as session:
+        holder = self._scope.get()
+        connection = holder.get() if holder is not None else None
+        if connection is None or connection.in_transaction():
+            # Outside a request scope, or a session opened inside another one's block: its own
+            # connection and transaction, as it always had.
+            with self._sessions.begin() as session:
+                yield session
+            return
+        with self._sessions(bind=connection) as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads (and a write that stands alone): on PostgreSQL each statement commits
+        on its own (autocommit), so a lookup is one round trip instead of BEGIN, SELECT, COMMIT.
+
+        Nothing in the block is atomic with anything else; use ``session()`` when it must be.
+        Elsewhere it is ``session()`` (SQLite opens no transaction for a read anyway).
+        """
+        holder = self._scope.get()
+        if self.dialect_name != "postgresql" or holder is None or holder.get().in_transaction():
+            with self.session() as session:
+                yield session
+            return
+        connection = holder.get()
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            with self._sessions(bind=connection) as session, session.begin():
+                yield session
+        finally:
+            if not connection.invalidated:
+                connection.execution_options(isolation_level=self.engine.dialect.default_isolation_level)
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:

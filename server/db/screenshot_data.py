@@ -6,10 +6,12 @@ before upload (``kind="withheld"``: no key, nothing was ever stored).
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,19 +22,41 @@ from server.db.models import Screenshot, ScreenshotDeletion, User
 logger = logging.getLogger(__name__)
 
 
+_SCREENSHOTS = cast(Table, Screenshot.__table__)
+# Built once (issue 14's load): the agents' screenshot calls run these, with the values as parameters.
+_ID_BY_KEY = select(_SCREENSHOTS.c.id).where(_SCREENSHOTS.c.key == bindparam("key"))
+
+
+def screenshot_id_by_key(session: Session, key: str) -> int | None:
+    """The id of the screenshot registered under ``key``, or None."""
+    found = session.execute(_ID_BY_KEY, {"key": key}).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
 def register_screenshot(
     session: Session, user_id: int, registration: ScreenshotRegistration, device_id: int | None, at: datetime
-) -> bool:
-    """Record an uploaded capture; False when its key was already registered (two racing calls: one wins)."""
-    insert_function = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert_function(Screenshot).values(
-        user_id=user_id, device_id=device_id, key=registration.key, taken_at=registration.taken_at,
-        timezone=registration.timezone, blurred=registration.blurred, width=registration.width,
-        height=registration.height, size_bytes=registration.size_bytes, sha256=registration.sha256,
-        uploaded_at=at, monitor=registration.monitor,
-    )
-    returning = statement.on_conflict_do_nothing(index_elements=["key"]).returning(Screenshot.id)
-    return session.execute(returning).scalar_one_or_none() is not None
+) -> int | None:
+    """Record an uploaded capture and return its id; None when its key was already registered.
+
+    One ``INSERT … ON CONFLICT (key) DO NOTHING``: of two racing calls, one wins.
+    """
+    row = {
+        "user_id": user_id, "device_id": device_id, "key": registration.key,
+        "taken_at": registration.taken_at, "timezone": registration.timezone, "blurred": registration.blurred,
+        "width": registration.width, "height": registration.height, "size_bytes": registration.size_bytes,
+        "sha256": registration.sha256, "uploaded_at": at, "monitor": registration.monitor,
+    }
+    created = session.execute(_screenshot_insert(session.get_bind().dialect.name), row).scalar_one_or_none()
+    return None if created is None else int(created)
+
+
+@functools.cache
+def _screenshot_insert(dialect: str) -> Any:
+    """register_screenshot's statement, built once per dialect; the row comes as parameters."""
+    if dialect not in {"postgresql", "sqlite"}:
+        raise RuntimeError(f"screenshot registration is not implemented for {dialect}")
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(_SCREENSHOTS)
+    return statement.on_conflict_do_nothing(index_elements=["key"]).returning(_SCREENSHOTS.c.id)
 
 
 def find_screenshot(session: Session, screenshot_id: int) -> tuple[Screenshot, str] | None:

@@ -231,7 +231,7 @@ def screenshot_image(screenshot_id: int) -> BaseResponse:
 @blueprint.get("/admin/screenshots/<int:screenshot_id>/thumbnail")
 @admin_page_required
 def screenshot_thumbnail(screenshot_id: int) -> Response:
-    """The screenshot's ~320 px JPEG thumbnail, made on first request if registration did not."""
+    """The screenshot's ~320 px JPEG thumbnail, made on its first request, then kept."""
     return thumbnail_response(viewable_screenshot(current_principal(), screenshot_id))
 
 

@@ -28,6 +28,7 @@ _COPY_CHUNK_BYTES = 256 * 1024
 
 # Used PUT links are remembered here until they expire; "#" is in no username, so no user folder meets it.
 _USED_LINKS_DIR = "#used-links"
+_SWEEP_EVERY_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ class LocalObjectStore:
     prefix: str = ""
     url_base: str = LOCAL_URL_BASE
     mode: str = "local"
+    # When this process next sweeps the marks of expired links (epoch seconds; one slot, shared by threads).
+    _next_sweep: list[float] = field(default_factory=lambda: [0.0], init=False, repr=False, compare=False)
 
     def path_for(self, key: str) -> Path:
         """The file of ``key``; refuses anything that would escape ``root_dir``."""
@@ -243,10 +246,14 @@ class LocalObjectStore:
         # The mark names the link by a digest of its signature, never the signature itself.
         link_id = hashlib.sha256(str(query["signature"]).encode("utf-8")).hexdigest()[:32]
         now_epoch = as_utc(now).timestamp()
-        for mark in folder.iterdir():
-            stamp = mark.name.split("-", 1)[0]
-            if stamp.isdigit() and int(stamp) < now_epoch:
-                mark.unlink(missing_ok=True)
+        # At most once a minute: the folder holds every link used in the last 15 minutes, thousands
+        # with thousands of agents, and reading it on every PUT grew with the load (issue 14).
+        if now_epoch >= self._next_sweep[0]:
+            self._next_sweep[0] = now_epoch + _SWEEP_EVERY_SECONDS
+            for mark in folder.iterdir():
+                stamp = mark.name.split("-", 1)[0]
+                if stamp.isdigit() and int(stamp) < now_epoch:
+                    mark.unlink(missing_ok=True)
         try:
             descriptor = os.open(
                 folder / f"{expires}-{link_id}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600

@@ -1,9 +1,10 @@
 """Screenshot thumbnails: a ~320 px wide JPEG kept next to the original, in the same store.
 
-A thumbnail is made when a screenshot is registered (:func:`make_stored_thumbnail`) and, should
-that have failed, on its first request (:func:`thumbnail_bytes`); later requests read the stored
-one. A 1920x1080 capture gives a 320x180 thumbnail of about 5-10 KB, so a diary day of 100
-captures weighs well under 1 MB of images instead of tens of MB.
+A thumbnail is made on its first request (:func:`thumbnail_bytes`) and stored; later requests read
+the stored one. Not at registration: most captures are never looked at, and decoding a 1080p capture
+cost ~10 ms of CPU on every ``POST /screenshots`` (issue 14's load), more than the rest of the request.
+A 1920x1080 capture gives a 320x180 thumbnail of about 5-10 KB, so a diary day of 100 captures
+weighs well under 1 MB of images instead of tens of MB.
 """
 
 from __future__ import annotations
@@ -53,36 +54,25 @@ def make_thumbnail(jpeg: bytes, width_px: int = THUMBNAIL_WIDTH_PX) -> bytes:
     return buffer.getvalue()
 
 
-def make_stored_thumbnail(store: ObjectStore, key: str) -> bytes | None:
-    """Read the original at ``key``, store its thumbnail next to it and return it; None when absent."""
+def thumbnail_bytes(store: ObjectStore, key: str) -> bytes | None:
+    """The stored thumbnail of ``key``, made and stored now if missing; None when the original is absent.
+
+    NotAnImage when the original cannot be decoded. A thumbnail that cannot be stored (a full disk, a
+    bucket gone read-only) is still returned; the next request tries to store it again.
+    """
+    stored = store.read_bytes(thumbnail_key(key))
+    if stored is not None:
+        return stored
     original = store.read_bytes(key)
     if original is None:
         return None
     thumbnail = make_thumbnail(original)
-    store.write_bytes(thumbnail_key(key), thumbnail, content_type=THUMBNAIL_CONTENT_TYPE)
-    return thumbnail
-
-
-def thumbnail_bytes(store: ObjectStore, key: str) -> bytes | None:
-    """The stored thumbnail of ``key``, made and stored now if missing; None when the original is absent."""
-    stored = store.read_bytes(thumbnail_key(key))
-    if stored is not None:
-        return stored
-    logger.info("thumbnail of %s made on first request", key)
-    return make_stored_thumbnail(store, key)
-
-
-def thumbnail_at_registration(store: ObjectStore, key: str) -> None:
-    """Make the thumbnail of a just-registered screenshot; a failure is logged, never raised.
-
-    Registration must not fail because of a thumbnail: the first request makes it again.
-    """
     try:
-        make_stored_thumbnail(store, key)
-    except NotAnImage as exc:
-        logger.warning("no thumbnail for %s: not an image (%s)", key, exc)
-    except Exception:  # the store's network errors; the first request retries
-        logger.warning("no thumbnail for %s yet: the store failed; made on first request", key, exc_info=True)
+        store.write_bytes(thumbnail_key(key), thumbnail, content_type=THUMBNAIL_CONTENT_TYPE)
+    except Exception:  # the store's own errors (OSError, botocore's): the viewer still gets the image
+        logger.warning("thumbnail of %s made but not stored; made again on the next request", key,
+                       exc_info=True)
+    return thumbnail
 
 
 def delete_with_thumbnail(store: ObjectStore, key: str) -> None:

@@ -16,7 +16,7 @@ from me_support import browser_of, upload
 from server_support import ServerSetup, build_server
 
 from server.retention import purge
-from server.stores.thumbnails import thumbnail_key
+from server.stores.thumbnails import thumbnail_bytes, thumbnail_key
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,8 @@ def test_the_purge_removes_expired_images_and_thumbnails_from_s3(
             server.clock.set(moment)
             server.tokens["ann"] = server.sign_in("ann")
             shots[offset_days] = upload(server, "ann", moment - timedelta(seconds=3))
+        for shot in shots.values():  # the first view makes each thumbnail
+            assert thumbnail_bytes(server.context.object_store, shot["key"]) is not None
         stored = _keys(client)
         for shot in shots.values():
             assert {shot["key"], thumbnail_key(shot["key"])} <= stored

@@ -1,4 +1,5 @@
-"""The effective-config cache of /get-config: one number read per poll, never a stale config."""
+"""The effective-config cache of /get-config: one number read per poll, never a stale config; and a poll
+checks its token and reads its config on one pooled connection, each transaction still its own."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from server.db import config_data
 from server.db.config_data import EffectiveConfigCache
@@ -79,3 +80,49 @@ def test_a_cached_config_is_a_copy_the_caller_may_change(database: Database) -> 
         config, _ = cache.lookup(session, ann)
         config["jpeg_quality"] = 1
         assert cache.lookup(session, ann)[0]["jpeg_quality"] != 1
+
+
+# --------------------------------------------------------------------------- one connection per request
+@pytest.fixture
+def server_setup() -> Any:
+    from server_support import ServerSetup
+
+    return ServerSetup(users={"ann": False}, signed_in=True, start=AT)
+
+
+def test_a_config_poll_checks_the_token_and_reads_the_config_on_one_pooled_connection(server: Any) -> None:
+    engine = server.context.database.engine
+    client = server.app.test_client()
+    first = client.get("/get-config", headers=server.headers("ann"))
+    assert first.status_code == 200
+    checkouts: list[object] = []
+    event.listen(engine.pool, "checkout", lambda *arguments: checkouts.append(arguments))
+    count = StatementCount(server.context.database)
+    polled = {**server.headers("ann"), "If-None-Match": first.headers["ETag"]}
+    again = client.get("/get-config", headers=polled)
+    assert again.status_code == 304
+    assert len(checkouts) == 1  # the token and the config version, one checkout (one pre-ping)
+    assert len(count.statements) == 2 and "auth_tokens" in count.statements[0]
+
+
+def test_in_a_request_scope_each_session_is_still_its_own_transaction(database: Database) -> None:
+    with database.request_scope():
+        with database.read_session() as session:
+            assert config_data.config_version(session) == 0
+        with pytest.raises(RuntimeError), database.session() as session:
+            session.add(User(username="gone", email="gone@example.com", password_hash="x", is_admin=False,
+                             is_enabled=True, created_at=AT))
+            session.flush()
+            raise RuntimeError("the route failed")
+        with database.write_session() as session:
+            session.add(User(username="kept", email="kept@example.com", password_hash="x", is_admin=False,
+                             is_enabled=True, created_at=AT))
+        with database.session() as outer:  # a session opened inside another's block gets its own
+            outer.add(User(username="outer", email="outer@example.com", password_hash="x", is_admin=False,
+                           is_enabled=True, created_at=AT))
+            outer.flush()
+            with database.read_session() as inner:
+                assert inner.scalar(select(User.id).where(User.username == "outer")) is None
+    with database.session() as session:
+        names = set(session.scalars(select(User.username)))
+    assert names == {"kept", "outer"}

@@ -13,7 +13,7 @@ from server_support import Server, ServerSetup, read_csv_rows
 
 from server.db.models import ActivitySample, Screenshot, ScreenshotDeletion
 from server.my_record import Policy
-from server.stores.thumbnails import thumbnail_key
+from server.stores.thumbnails import thumbnail_bytes, thumbnail_key
 
 NOW = datetime(2026, 11, 20, 15, 0, 30, tzinfo=UTC)
 DAY = "2026-11-20"
@@ -95,7 +95,7 @@ def test_deleting_my_screenshot_within_the_window_removes_image_and_thumbnail_an
     shot = upload(server, "ann", TAKEN)
     store = server.context.object_store
     assert store.object_size(shot["key"]) is not None
-    assert store.read_bytes(thumbnail_key(shot["key"])) is not None
+    assert thumbnail_bytes(store, shot["key"]) is not None  # the first view makes it
     client = server.app.test_client()
     before = client.get(f"/api/me/report?from={DAY}&to={DAY}", headers=server.headers("ann")).get_json()
 

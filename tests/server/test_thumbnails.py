@@ -1,6 +1,7 @@
 """Thumbnails: their bytes (a JPEG ~320 px wide, aspect kept, a few KB), their cache next to the
 original (second request reads the stored one) on the local store and on S3 over moto's server,
-made at registration, served to admins only, deleted with the screenshot."""
+made on first view (not at registration) and then kept, served to admins only, deleted with the
+screenshot."""
 
 from __future__ import annotations
 
@@ -186,13 +187,16 @@ def server_setup() -> ServerSetup:
 
 def check_served_and_deleted(server: Server, key: str) -> None:
     object_store = server.context.object_store
-    stored = object_store.read_bytes(thumbnail_key(key))
-    assert stored is not None and decoded(stored).size == (320, 180)  # made at registration
+    assert object_store.read_bytes(thumbnail_key(key)) is None  # registration made none
     number = screenshot_id(server)
     browser = server.admin_browser("root")
     answer = browser.get(f"/admin/screenshots/{number}/thumbnail")
     assert answer.status_code == 200 and answer.mimetype == "image/jpeg"
-    assert answer.data == stored and "private" in answer.headers["Cache-Control"]
+    assert decoded(answer.data).size == (320, 180) and "private" in answer.headers["Cache-Control"]
+    stored = object_store.read_bytes(thumbnail_key(key))
+    assert stored == answer.data  # made on the first view, then kept next to the original
+    again = browser.get(f"/admin/screenshots/{number}/thumbnail")
+    assert again.status_code == 200 and again.data == stored
 
     anonymous = server.app.test_client().get(f"/admin/screenshots/{number}/thumbnail")
     assert anonymous.status_code == 302  # to the sign-in page
@@ -207,9 +211,19 @@ def check_served_and_deleted(server: Server, key: str) -> None:
     assert object_store.read_bytes(thumbnail_key(key)) is None and object_store.object_size(key) is None
 
 
-def test_registration_makes_the_thumbnail_and_admins_get_it_on_the_local_store(server: Server) -> None:
+def test_the_thumbnail_is_made_on_first_view_then_kept_and_deleted_with_the_screenshot_locally(
+    server: Server,
+) -> None:
     key = register(server, desktop_jpeg(9))
     check_served_and_deleted(server, key)
+
+
+def test_a_screenshot_whose_original_is_gone_answers_404_not_500(server: Server) -> None:
+    key = register(server, desktop_jpeg(14))
+    server.context.object_store.delete(key)
+    answer = server.admin_browser("root").get(f"/admin/screenshots/{screenshot_id(server)}/thumbnail")
+    assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
+    assert server.context.object_store.read_bytes(thumbnail_key(key)) is None
 
 
 def test_a_thumbnail_lost_from_the_store_is_made_again_on_request(server: Server) -> None:
@@ -230,7 +244,7 @@ def test_a_non_admin_gets_no_thumbnail(server: Server) -> None:
 
 
 @pytest.mark.integration
-def test_registration_makes_the_thumbnail_in_s3_over_motos_server(
+def test_the_thumbnail_is_made_on_first_view_in_s3_over_motos_server(
     moto: S3Server, tmp_path: Path, server_setup: ServerSetup
 ) -> None:
     settings: dict[str, Any] = {
@@ -255,20 +269,24 @@ class BrokenStore:
 
     def __init__(self, original: bytes) -> None:
         self.original = original
+        self.writes = 0
 
     def read_bytes(self, key: str) -> bytes | None:
         return None if key.endswith(".thumb.jpg") else self.original
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.writes += 1
         raise OSError("no space left on device")
 
 
-@pytest.mark.parametrize("original", [desktop_jpeg(13), b"not an image"])
-def test_a_failing_thumbnail_never_fails_the_registration(
-    original: bytes, caplog: pytest.LogCaptureFixture
-) -> None:
-    from server.stores.thumbnails import thumbnail_at_registration
-
+def test_a_thumbnail_that_cannot_be_stored_is_still_served(caplog: pytest.LogCaptureFixture) -> None:
     key = "ann/2026/11/20/140307Z-0123456789abcdef.jpg"
-    thumbnail_at_registration(BrokenStore(original), key)  # type: ignore[arg-type]  # only what it calls
-    assert f"no thumbnail for {key}" in caplog.text
+    store = BrokenStore(desktop_jpeg(13))
+    served = thumbnail_bytes(store, key)  # type: ignore[arg-type]  # only what it calls
+    assert served is not None and decoded(served).width == 320
+    assert store.writes == 1 and f"thumbnail of {key} made but not stored" in caplog.text
+
+
+def test_an_original_that_is_no_image_gives_no_thumbnail() -> None:
+    with pytest.raises(NotAnImage):
+        thumbnail_bytes(BrokenStore(b"not an image"), "ann/x.jpg")  # type: ignore[arg-type]
