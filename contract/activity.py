@@ -11,7 +11,7 @@ that makes one minute of them (the server's SQL follows it, tests hold them toge
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,6 +57,11 @@ MAX_COUNT = 2**31 - 1
 COUNT_FIELDS = ("keys", "clicks", "scrolls", "mouse_px")
 
 
+# The counts of a device that cannot see input events (a Wayland session without evdev access) are
+# ``None`` -- JSON ``null``, "not counted" -- never 0: its activity comes from the idle protocol alone.
+# Sums over several minutes or devices add the numbers there are and stay None only when all are None.
+
+
 # Real zones span -12:00..+14:00; the margin admits any historical local mean time.
 MAX_UTC_OFFSET_MINUTES = 16 * 60
 
@@ -97,10 +102,10 @@ class MinuteSample:
 
     minute_start: datetime
     active_seconds: int
-    keys: int
-    clicks: int
-    scrolls: int
-    mouse_px: int
+    keys: int | None
+    clicks: int | None
+    scrolls: int | None
+    mouse_px: int | None
     state: str
     timezone: str
     utc_offset_minutes: int
@@ -129,6 +134,10 @@ _WHOLE_NUMBER_BOUNDS: tuple[tuple[str, int, int], ...] = (
     ("utc_offset_minutes", -MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES),
     *((name, 0, MAX_COUNT) for name in COUNT_FIELDS),
 )
+
+
+# The fields that may be JSON null (not counted on this device).
+_NULLABLE_FIELDS = frozenset(COUNT_FIELDS)
 
 
 class InvalidSample(ConfigError):
@@ -166,6 +175,8 @@ def parse_sample(raw: Any, now: datetime, name: str = "sample") -> MinuteSample:
     for field, minimum, maximum in _WHOLE_NUMBER_BOUNDS:
         if field not in raw:
             errors[f"{name}.{field}"] = "is missing"
+            continue
+        if raw[field] is None and field in _NULLABLE_FIELDS:
             continue
         message = int_error(raw[field], minimum, maximum)
         if message is not None:
@@ -214,17 +225,24 @@ def _minute_start(value: Any, now: datetime) -> tuple[datetime | None, str | Non
     return moment, None
 
 
+def add_counts(values: Iterable[int | None]) -> int | None:
+    """The sum of the counts there are; None when none was counted (see ``COUNT_FIELDS``)."""
+    numbers = [value for value in values if value is not None]
+    return sum(numbers) if numbers else None
+
+
 def _merge_rank(sample: MinuteSample) -> tuple[int, int]:
     return sample.active_seconds, -STATE_PRECEDENCE.index(sample.state)
 
 
 def merge_device_minutes(samples: Sequence[MinuteSample]) -> MinuteSample:
     """One minute of several devices: the most active device's state (and zone), the largest active
-    seconds (at most 60), every count summed; ties go tracking > idle_kept > idle > paused > suspended."""
+    seconds (at most 60), every count summed (None only if no device counted it); ties go
+    tracking > idle_kept > idle > paused > suspended."""
     if not samples:
         raise ValueError("nothing to merge")
     leader = max(samples, key=_merge_rank)
-    totals = {name: sum(getattr(sample, name) for sample in samples) for name in COUNT_FIELDS}
+    totals = {name: add_counts(getattr(sample, name) for sample in samples) for name in COUNT_FIELDS}
     return MinuteSample(
         minute_start=leader.minute_start,
         active_seconds=min(SECONDS_PER_MINUTE, leader.active_seconds),

@@ -1,7 +1,8 @@
 """The user's minutes merged across devices, as a SQL subquery every report and the rollup read.
 
 :func:`contract.activity.merge_device_minutes` is the rule: per (user, minute) the largest active
-seconds, the counts summed, the state of the most active device (ties follow
+seconds, the counts summed (SQL's SUM skips NULL, "not counted", and is NULL only when no device
+counted: ``contract.activity.add_counts``), the state of the most active device (ties follow
 ``contract.activity.STATE_PRECEDENCE``: tracking > idle_kept > idle > paused > suspended). SQL has no
 "state of the row with the largest value" aggregate that works alike on SQLite and PostgreSQL, so
 each row is ranked as ``active_seconds * len(states) + precedence`` and the merged minute is

@@ -240,10 +240,11 @@ class ActivitySample(Base):
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     minute_start: Mapped[datetime] = mapped_column(UtcDateTime())
     active_seconds: Mapped[int] = mapped_column(Integer)
-    keys: Mapped[int] = mapped_column(Integer)
-    clicks: Mapped[int] = mapped_column(Integer)
-    scrolls: Mapped[int] = mapped_column(Integer)
-    mouse_px: Mapped[int] = mapped_column(Integer)
+    # NULL: not counted on this device (contract.activity.COUNT_FIELDS, migration 0011).
+    keys: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    clicks: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    scrolls: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mouse_px: Mapped[int | None] = mapped_column(Integer, nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str] = mapped_column(String(64))
     utc_offset_minutes: Mapped[int] = mapped_column(Integer)
@@ -269,11 +270,11 @@ class ActivityRollup(Base):
     suspended_minutes: Mapped[int] = mapped_column(Integer)
     idle_kept_minutes: Mapped[int] = mapped_column(Integer, server_default="0")  # idle counted as work
     active_seconds: Mapped[int] = mapped_column(Integer)
-    # Fifteen minutes of counts may pass 2**31.
-    keys: Mapped[int] = mapped_column(BigInteger)
-    clicks: Mapped[int] = mapped_column(BigInteger)
-    scrolls: Mapped[int] = mapped_column(BigInteger)
-    mouse_px: Mapped[int] = mapped_column(BigInteger)
+    # Fifteen minutes of counts may pass 2**31; NULL when no minute of the bucket was counted.
+    keys: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    clicks: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    scrolls: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    mouse_px: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Screenshot(Base):

@@ -1,4 +1,7 @@
-"""The 15-minute activity rollup the upsert keeps and the range reports read."""
+"""The 15-minute activity rollup the upsert keeps and the range reports read.
+
+A bucket's count is NULL when none of its minutes was counted (migration 0011), as SQL's SUM gives.
+"""
 
 from __future__ import annotations
 

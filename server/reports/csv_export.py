@@ -1,7 +1,8 @@
 """The reports as CSV: the range report's user-days and a diary's slots, each after a ``#`` zone line.
 
 ``idle_kept_minutes`` (idle the person counted as work, part of ``tracked_seconds``) is the last
-column, so readers of the older columns by position keep working.
+column, so readers of the older columns by position keep working. A count that was not counted
+(None: a device without input events) is an empty cell, never 0 (the csv writer writes None as "").
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""The sums every report shows: a :class:`Tally` of minutes per state, active seconds and input counts."""
+"""The sums every report shows: a :class:`Tally` of minutes per state, active seconds and input counts.
+
+A count is None when no minute it covers was counted (a device without input events, see
+``contract.activity.COUNT_FIELDS``): SQL's SUM over NULLs is NULL and adds the numbers there are,
+as :func:`contract.activity.add_counts` does. Pages show it as :data:`NOT_COUNTED`, CSV as an empty
+cell, JSON as null -- never 0.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from contract.activity import (
     STATE_TRACKING,
     STATES,
     activity_percent,
+    add_counts,
 )
 from server.db.models import ActivityRollup
 
@@ -34,6 +41,14 @@ SLOT_SECONDS = SLOT_MINUTES * SECONDS_PER_MINUTE
 GAP = "gap"
 # How a state reads in a tooltip where its name is not plain words.
 STATE_WORDS = {STATE_IDLE_KEPT: "idle counted as work"}
+# How a count that was not counted reads on a page.
+NOT_COUNTED = "—"
+_COUNTS = frozenset(COUNT_FIELDS)
+
+
+def count_text(value: int | None) -> str:
+    """A count as a page shows it: the number, or :data:`NOT_COUNTED` when it was not counted."""
+    return NOT_COUNTED if value is None else str(value)
 
 
 class epoch_seconds(FunctionElement[int]):
@@ -79,18 +94,31 @@ class Tally:
     suspended_minutes: int = 0
     idle_kept_minutes: int = 0  # idle minutes the person counted as work: tracked, with 0 activity
     active_seconds: int = 0
-    keys: int = 0
-    clicks: int = 0
-    scrolls: int = 0
-    mouse_px: int = 0
+    # None: no minute of these was counted (see the module docstring).
+    keys: int | None = None
+    clicks: int | None = None
+    scrolls: int | None = None
+    mouse_px: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Tally:
-        """Build from a result row carrying the :func:`tally_columns` labels (NULL sums are 0)."""
-        return cls(**{name: int(getattr(row, name) or 0) for name in cls.__slots__})
+        """Build from a result row carrying the :func:`tally_columns` labels.
+
+        A NULL minute sum is 0 (no minutes); a NULL count stays None (nothing counted).
+        """
+        values: dict[str, Any] = {}
+        for name in cls.__slots__:
+            value = getattr(row, name)
+            values[name] = (None if name in _COUNTS else 0) if value is None else int(value)
+        return cls(**values)
 
     def __add__(self, other: Tally) -> Tally:
-        return Tally(**{name: getattr(self, name) + getattr(other, name) for name in Tally.__slots__})
+        sums: dict[str, Any] = {
+            name: add_counts((getattr(self, name), getattr(other, name))) if name in _COUNTS
+            else getattr(self, name) + getattr(other, name)
+            for name in Tally.__slots__
+        }
+        return Tally(**sums)
 
     @property
     def tracked_seconds(self) -> int:
@@ -119,7 +147,7 @@ class Tally:
 
     @property
     def hover_text(self) -> str:
-        """Tooltip: minutes per state, then key and click counts (or "no data")."""
+        """Tooltip: minutes per state, then key and click counts ("—" if not counted), or "no data"."""
         if self.sample_minutes == 0:
             return "no data"
         minutes = [
@@ -127,7 +155,7 @@ class Tally:
             for state in STATES
             if getattr(self, f"{state}_minutes")
         ]
-        return f"{', '.join(minutes)}; {self.keys} keys, {self.clicks} clicks"
+        return f"{', '.join(minutes)}; {count_text(self.keys)} keys, {count_text(self.clicks)} clicks"
 
 
 def rollup_tally_columns() -> list[ColumnElement[Any]]:

@@ -9,10 +9,12 @@ import pytest
 
 from activity_tracker import ActivityTracker
 from contract.activity import (
+    COUNT_FIELDS,
     MAX_COUNT,
     MAX_FUTURE_SKEW,
     InvalidSample,
     MinuteSample,
+    add_counts,
     merge_device_minutes,
     parse_sample,
 )
@@ -91,6 +93,12 @@ def test_the_bounds_are_inclusive() -> None:
         ({"utc_offset_minutes": 16 * 60 + 1}, "utc_offset_minutes"),
         ({"utc_offset_minutes": -5000}, "utc_offset_minutes"),
         ({"key_names": ["a"]}, "key_names"),
+        ({"active_seconds": None}, "active_seconds"),  # only the counts may be "not counted"
+        ({"utc_offset_minutes": None}, "utc_offset_minutes"),
+        ({"keys": "null"}, "keys"),
+        ({"clicks": []}, "clicks"),
+        ({"scrolls": {}}, "scrolls"),
+        ({"mouse_px": False}, "mouse_px"),
     ],
 )
 def test_each_bad_sample_is_refused_naming_only_its_field(change: dict[str, Any], bad_field: str) -> None:
@@ -174,3 +182,39 @@ def test_a_tie_on_active_seconds_goes_tracking_idle_paused_suspended(
     minute = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
     samples = [MinuteSample(minute, 0, 0, 0, 0, 0, state, "UTC", 0) for state in states]
     assert merge_device_minutes(samples).state == winner
+
+
+def test_null_counts_mean_not_counted_and_round_trip_as_null() -> None:
+    uncounted = good_json(**{name: None for name in COUNT_FIELDS})
+    sample = parse_sample(uncounted, NOW)
+    assert [getattr(sample, name) for name in COUNT_FIELDS] == [None] * 4
+    assert sample.active_seconds == 42 and sample.to_json() == uncounted
+    one_null = parse_sample(good_json(clicks=None), NOW)
+    assert (one_null.keys, one_null.clicks, one_null.scrolls) == (10, None, 3)
+    (parsed,) = parse_activity_batch({"samples": [uncounted]}, NOW).samples
+    assert parsed == sample
+
+
+def test_a_missing_count_is_still_missing_not_uncounted() -> None:
+    raw = good_json()
+    del raw["mouse_px"]
+    assert refused_fields(raw) == {"sample.mouse_px": "is missing"}
+
+
+def test_counts_add_the_numbers_there_are_and_are_none_only_when_none_was_counted() -> None:
+    assert add_counts([None, None]) is None
+    assert add_counts([]) is None
+    assert add_counts([None, 0]) == 0  # a counted 0 is a count
+    assert add_counts([3, None, 4]) == 7
+
+
+def test_a_counted_and_an_uncounted_device_merge_to_the_counted_numbers() -> None:
+    minute = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+    desktop = MinuteSample(minute, 20, 30, 5, 1, 900, "tracking", "Europe/Berlin", 60)
+    wayland = MinuteSample(minute, 55, None, None, None, None, "tracking", "UTC", 0)
+    merged = merge_device_minutes([wayland, desktop])
+    assert (merged.active_seconds, merged.timezone) == (55, "UTC")  # the most active device leads
+    assert (merged.keys, merged.clicks, merged.scrolls, merged.mouse_px) == (30, 5, 1, 900)
+    alone = merge_device_minutes([wayland, MinuteSample(minute, 0, None, None, None, None, "idle", "UTC", 0)])
+    assert [getattr(alone, name) for name in COUNT_FIELDS] == [None] * 4
+    assert alone.state == "tracking"

@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from contract.activity import STATES, MinuteSample
+from contract.activity import COUNT_FIELDS, STATES, MinuteSample, add_counts
 from server.db import activity_data, config_data, models, rollups
 from server.db.database import MIGRATIONS_DIR, Database
 from server.db.models import ActivityRollup, ActivitySample, Base, Screenshot, User
@@ -197,48 +197,61 @@ ROLLUP_FIELDS = (
     "sample_minutes", "tracking_minutes", "idle_minutes", "paused_minutes", "suspended_minutes",
     "active_seconds", "keys", "clicks", "scrolls", "mouse_px",
 )
-Sums = dict[tuple[int, datetime], tuple[int, ...]]
+Sums = dict[tuple[int, datetime], tuple[int | None, ...]]
 
 
 def random_minutes(
-    rng: random.Random, start: datetime, count: int, span_minutes: int
+    rng: random.Random, start: datetime, count: int, span_minutes: int, uncounted_share: float = 0.0
 ) -> list[MinuteSample]:
-    """``count`` distinct minutes scattered over ``span_minutes`` from ``start``, random states and counts."""
+    """``count`` distinct minutes scattered over ``span_minutes`` from ``start``, random states and counts.
+
+    About ``uncounted_share`` of them come from a device that cannot count input (counts None).
+    """
     chosen = sorted(rng.sample(range(span_minutes), count))
     records = []
     for offset in chosen:
         state = rng.choice(STATES)
+        counts = {
+            "keys": rng.randint(0, 500), "clicks": rng.randint(0, 50), "scrolls": rng.randint(0, 20),
+            "mouse_px": rng.randint(0, 90_000),
+        }
+        uncounted = rng.random() < uncounted_share
         records.append(MinuteSample(
-            start + timedelta(minutes=offset), rng.randint(0, 60), rng.randint(0, 500), rng.randint(0, 50),
-            rng.randint(0, 20), rng.randint(0, 90_000), state, "Asia/Kathmandu", 345,
+            minute_start=start + timedelta(minutes=offset), active_seconds=rng.randint(0, 60), state=state,
+            timezone="Asia/Kathmandu", utc_offset_minutes=345,
+            **{name: None if uncounted else value for name, value in counts.items()},
         ))
     return records
 
 
 def expected_sums(records_by_user: Mapping[int, Sequence[MinuteSample]]) -> Sums:
-    """The rollup worked out by hand: per user and 15-minute UTC bucket (active seconds of tracking only)."""
-    sums: dict[tuple[int, datetime], list[int]] = {}
+    """The rollup worked out by hand: per user and 15-minute UTC bucket (active seconds of tracking only;
+    a count is None only when no minute of the bucket was counted)."""
+    buckets: dict[tuple[int, datetime], list[MinuteSample]] = {}
     for user_id, records in records_by_user.items():
         for item in records:
             minute = item.minute_start
             bucket = minute.replace(minute=minute.minute - minute.minute % 15)
-            row = sums.setdefault((user_id, bucket), [0] * len(ROLLUP_FIELDS))
-            tracking = item.state == "tracking"
-            additions = (
-                1, int(tracking), int(item.state == "idle"), int(item.state == "paused"),
-                int(item.state == "suspended"), item.active_seconds if tracking else 0,
-                item.keys, item.clicks, item.scrolls, item.mouse_px,
-            )
-            for index, value in enumerate(additions):
-                row[index] += value
-    return {key: tuple(values) for key, values in sums.items()}
+            buckets.setdefault((user_id, bucket), []).append(item)
+    sums: Sums = {}
+    for key, items in buckets.items():
+        tracking = [item for item in items if item.state == "tracking"]
+        sums[key] = (
+            len(items), len(tracking), *(sum(item.state == state for item in items)
+                                         for state in ("idle", "paused", "suspended")),
+            sum(item.active_seconds for item in tracking),
+            *(add_counts(getattr(item, name) for item in items) for name in COUNT_FIELDS),
+        )
+    return sums
 
 
 def stored_rollup(db: Database) -> Sums:
     with db.session() as session:
         rows = session.scalars(select(ActivityRollup))
         return {
-            (row.user_id, row.bucket_start): tuple(int(getattr(row, name)) for name in ROLLUP_FIELDS)
+            (row.user_id, row.bucket_start): tuple(
+                None if getattr(row, name) is None else int(getattr(row, name)) for name in ROLLUP_FIELDS
+            )
             for row in rows
         }
 
@@ -256,19 +269,33 @@ def test_the_upsert_keeps_the_rollup_equal_to_the_minutes_per_15_minute_bucket(d
     ann, bob = add_user(database, "ann"), add_user(database, "bob")
     rng = random.Random(6)
     start = datetime(2026, 11, 20, 23, 7, tzinfo=UTC)  # not on a bucket edge; crosses midnight UTC
-    ann_minutes = random_minutes(rng, start, 300, 600)  # sparse: many separate runs of buckets
+    cid = add_user(database, "cid")
+    # sparse, with some minutes uncounted: many separate runs of buckets, mixed buckets among them
+    ann_minutes = random_minutes(rng, start, 300, 600, uncounted_share=0.3)
     bob_minutes = random_minutes(rng, start, 90, 90)  # dense: one run
+    cid_minutes = random_minutes(rng, start, 40, 60, uncounted_share=1.0)  # a device that counts nothing
     with database.session() as session:
         activity_data.upsert_activity(session, ann, ann_minutes[:150], AT)
         activity_data.upsert_activity(session, bob, bob_minutes, AT)
+        activity_data.upsert_activity(session, cid, cid_minutes, AT)
     with database.session() as session:
         activity_data.upsert_activity(session, ann, ann_minutes[150:], AT)
 
     rollup = stored_rollup(database)
 
-    assert rollup == expected_sums({ann: ann_minutes, bob: bob_minutes})
+    assert rollup == expected_sums({ann: ann_minutes, bob: bob_minutes, cid: cid_minutes})
+    assert all(row[6:] == (None,) * 4 for (user_id, _), row in rollup.items() if user_id == cid)
+    mixed_buckets = {  # the case under test: buckets with counted and uncounted minutes of ann's
+        item.minute_start.replace(minute=item.minute_start.minute // 15 * 15)
+        for item in ann_minutes if item.keys is None
+    } & {
+        item.minute_start.replace(minute=item.minute_start.minute // 15 * 15)
+        for item in ann_minutes if item.keys is not None
+    }
+    assert mixed_buckets
+    assert all(rollup[(ann, bucket)][6] is not None for bucket in mixed_buckets)
     assert all(bucket.minute % 15 == 0 and bucket.tzinfo is not None for _, bucket in rollup)
-    assert sum(row[0] for row in rollup.values()) == 390
+    assert sum(row[0] for row in rollup.values() if row[0] is not None) == 390 + 40
 
 
 def test_a_resent_minute_replaces_its_share_of_the_bucket_and_never_counts_twice(database: Database) -> None:
@@ -277,7 +304,8 @@ def test_a_resent_minute_replaces_its_share_of_the_bucket_and_never_counts_twice
     rng = random.Random(11)
     start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     first = random_minutes(rng, start, 45, 45)
-    resent = random_minutes(rng, start + timedelta(minutes=10), 20, 20)  # overlaps two buckets
+    # overlaps two buckets; an uncounted resend takes its minutes' counts out of the sums
+    resent = random_minutes(rng, start + timedelta(minutes=10), 20, 20, uncounted_share=0.5)
     with database.session() as session:
         activity_data.upsert_activity(session, ann, first, AT)
     for _ in range(2):  # the same batch twice, as a retrying agent does
@@ -309,8 +337,8 @@ def test_rebuilding_the_rollup_gives_what_the_upserts_kept(database: Database) -
     rng = random.Random(3)
     start = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
     with database.session() as session:
-        activity_data.upsert_activity(session, ann, random_minutes(rng, start, 200, 400), AT)
-        activity_data.upsert_activity(session, bob, random_minutes(rng, start, 50, 400), AT)
+        activity_data.upsert_activity(session, ann, random_minutes(rng, start, 200, 400, 0.3), AT)
+        activity_data.upsert_activity(session, bob, random_minutes(rng, start, 50, 400, 1.0), AT)
     kept = stored_rollup(database)
     with database.session() as session:
         session.execute(delete(ActivityRollup))

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from server_support import Server, ServerSetup, read_csv_rows
 from sqlalchemy import func, select
 
-from contract.activity import MinuteSample, merge_device_minutes
+from contract.activity import COUNT_FIELDS, MinuteSample, add_counts, merge_device_minutes
 from contract.devices import DeviceIdentity
 from server.db import activity_data
 from server.db.database import Database
+from server.db.device_minutes import merged_minutes
 from server.db.models import ActivityRollup, ActivitySample, Device, UtcDateTime
 from server.db.users import find_user
 from server.reports.diary import diary_day
@@ -174,8 +175,14 @@ def test_the_sql_merge_agrees_with_the_contracts_rule_on_random_minutes(database
                         continue
                     state = rng.choice(("tracking", "idle", "paused", "suspended"))
                     active = rng.choice((0, 0, 10, 30, 60))
-                    record = MinuteSample(start + timedelta(minutes=minute), active, rng.randint(0, 99),
-                                          rng.randint(0, 9), 0, rng.randint(0, 999), state, "UTC", 0)
+                    counts: tuple[int | None, ...] = (
+                        rng.randint(0, 99), rng.randint(0, 9), 0, rng.randint(0, 999)
+                    )
+                    if device == 2 or rng.random() < 0.2:  # device 2 cannot count input (issue 15)
+                        counts = (None, None, None, None)
+                    keys, clicks, scrolls, mouse_px = counts
+                    record = MinuteSample(start + timedelta(minutes=minute), active, keys, clicks, scrolls,
+                                          mouse_px, state, "UTC", 0)
                     records.append(record)
                     by_minute.setdefault(record.minute_start, []).append(record)
                 batch = activity_data.ActivityBatch(tuple(records), (), identity, None)
@@ -190,13 +197,24 @@ def test_the_sql_merge_agrees_with_the_contracts_rule_on_random_minutes(database
                 func.sum(ActivityRollup.tracking_minutes), func.sum(ActivityRollup.idle_minutes),
                 func.sum(ActivityRollup.active_seconds), func.sum(ActivityRollup.keys),
             )).one()
+            sql_minutes = session.execute(select(merged_minutes(ActivitySample.user_id == user.id))).all()
+        assert {
+            row.minute_start: (row.state, row.active_seconds, *(getattr(row, name) for name in COUNT_FIELDS))
+            for row in sql_minutes
+        } == {
+            minute.minute_start: (
+                minute.state, minute.active_seconds, *(getattr(minute, name) for name in COUNT_FIELDS)
+            )
+            for minute in merged
+        }
         expected = (
             len(tracking), sum(1 for minute in merged if minute.state == "idle"),
-            sum(minute.active_seconds for minute in tracking), sum(minute.keys for minute in merged),
+            sum(minute.active_seconds for minute in tracking), add_counts(minute.keys for minute in merged),
         )
         totals = day.totals
         assert (totals.tracking_minutes, totals.idle_minutes, totals.active_seconds, totals.keys) == expected
         assert tuple(int(value) for value in rollup) == expected
+        assert any(minute.keys is None for minute in merged)  # some minutes no device counted
         assert totals.sample_minutes == len(merged)
     finally:
         database.dispose()
