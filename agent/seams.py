@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from contract.errors import VinovaError
+
+
+class ScreenshotsBlocked(VinovaError):
+    """The desktop refused a screenshot (a Wayland portal's permission said no, or was dismissed).
+
+    Raised by a monitor grabber; the engine shows it as the state "screenshots blocked by the desktop"
+    and tries again at the next capture, never as a silent gap.
+    """
+
 
 class InputSink(Protocol):
     """Receives input events. Called on the input listener threads; must not block or raise."""
@@ -23,6 +33,12 @@ class InputSink(Protocol):
 
     def on_move(self, x: int, y: int) -> None:
         """The pointer moved to screen position (x, y) in pixels."""
+
+    def on_uncounted_input(self) -> None:
+        """Someone used this seat, seen by an idle protocol that gives no counts (Wayland without evdev).
+
+        The second it falls in is active; the minute's counts are sent as unavailable (None), never 0.
+        """
 
 
 class InputSource(Protocol):
