@@ -1,25 +1,18 @@
 """Input listeners, per-second activity counters, per-minute samples and idle detection.
 
-Threads:
-    input listener threads   call the ``InputSink`` methods of :class:`ActivityTracker`; those
-                             only bump counters under a lock (no I/O, no logging, never the key).
-    scheduler thread         calls :meth:`ActivityTracker.collect` (every few seconds), the
-                             ``set_*`` methods on config/battery/screen-lock changes and
-                             :meth:`ActivityTracker.note_asleep` after a gap; state transitions
-                             are logged there, one line each.
-    GUI thread               may read :attr:`ActivityTracker.state` and the totals.
-
-What is counted: key presses (releases are not, and never which key), mouse clicks (press
-only), scroll steps, mouse travel in pixels (euclidean distance between successive positions;
-the first position seen after start or resume adds 0 px). A second is *active* if any input
-happened in it; activity % of a 10-minute slot = active seconds / tracked seconds of the slot so
-far (``contract.activity.activity_percent``: 60 per ``tracking`` minute, the seconds so far of the
-open minute while tracking; idle, paused, suspended, locked and asleep time is not tracked).
-
+Threads: input listener threads call the ``InputSink`` methods (they only bump counters under a
+lock); the scheduler thread calls :meth:`ActivityTracker.collect`, the ``set_*`` methods and
+:meth:`ActivityTracker.note_asleep` (state transitions are logged there, one line each); the GUI
+thread may read :attr:`ActivityTracker.state` and the totals.
+What is counted: key presses (never which key), clicks (press only), scroll steps, mouse travel in
+pixels (the first position after start or resume adds 0). A device that cannot count (Wayland
+without evdev) sends None for all four (``on_uncounted_input``). A second is *active* if any input
+happened in it; activity % of a 10-minute slot = active / tracked seconds so far
+(``contract.activity.activity_percent``; idle, paused, suspended, locked and asleep time is not tracked).
 How minutes are labelled (``MinuteSample.state``), in this order:
     0. wholly inside a span the agent did not run (suspend,
        a frozen process: :meth:`note_asleep`)                -> no sample at all: no data
-    1. any counted input in the minute                       -> ``tracking`` (with its counts)
+    1. any input in the minute                               -> ``tracking`` (with its counts)
     2. paused during any part of it                          -> ``paused`` (zero counts)
     3. suspended (battery) during any part of it             -> ``suspended`` (zero counts)
     4. the screen locked during any part of it               -> ``idle`` (input is not counted
@@ -31,9 +24,8 @@ How minutes are labelled (``MinuteSample.state``), in this order:
 The minutes a sleep began and ended in were partly lived: they follow rules 1-6 on what was seen
 (input before the sleep, or after the wake, makes them ``tracking``; the sleep's time counts
 towards idle unless the OS idle counter, re-read on wake, saw input).
-So the minute in which idle starts is ``idle`` (it had no input and the threshold passed inside
-it); the minutes before the threshold passed stay ``tracking``; the minute of the first input
-after an idle span is ``tracking``. Idle spans are recorded as ``idle`` samples, never dropped.
+So the minute in which idle starts is ``idle``; the minute of the first input after an idle span is
+``tracking``. Idle spans are recorded as ``idle`` samples, never dropped.
 """
 
 from __future__ import annotations
@@ -82,6 +74,7 @@ class ActivityTracker:
         timezone_name: str = time_manager.LOCAL_TIMEZONE,
         wall_clock: Callable[[], float] = time.time,
         idle_clock: IdleClock | None = None,
+        counted: bool = True,
     ) -> None:
         check_threshold(idle_threshold_seconds)
         time_manager.zone_name(timezone_name)  # ConfigError now rather than at the first collect
@@ -95,7 +88,7 @@ class ActivityTracker:
         self._locked = False
         self._counting = True
         started = wall_clock()
-        self._book = MinuteBook(started)
+        self._book = MinuteBook(started, counted)  # counted False: samples carry None counts
         self._modes = self._book.modes
         self._last_input = started  # starting counts as input: a fresh agent is not idle
         self._last_position: tuple[int, int] | None = None
@@ -142,6 +135,13 @@ class ActivityTracker:
                     counts.mouse_px += math.hypot(x - previous[0], y - previous[1])
                 self._last_position = (x, y)
                 self._mark_input(counts, now)
+
+    def on_uncounted_input(self) -> None:
+        """Input seen by an idle protocol without counts: the second is active, nothing is counted."""
+        with self._lock:
+            if self._counting:
+                now = self._wall_clock()
+                self._mark_input(self._counts_at(now), now)
 
     def _counts_at(self, now: float) -> MinuteCounts:
         return self._book.counts_at(now)

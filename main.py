@@ -23,23 +23,21 @@ from typing import TYPE_CHECKING, TextIO
 import requests
 
 from activity_tracker import ActivityTracker
-from agent.adapters.inputs import (
-    XScreenSaverIdleClock,
-    choose_idle_clock,
-    choose_input_source,
-    choose_lock_state,
-)
+from agent.adapters.inputs import choose_idle_clock, choose_input_source, choose_lock_state
 from agent.adapters.screen import choose_monitor_grabber
+from agent.adapters.session import detect_session
+from agent.adapters.wayland_choice import counting_words
 from agent.autostart import AutostartChoice, choose_autostart
 from agent.client import ServerClient
 from agent.desktop_entry import install_desktop_entry, launch_command
+from agent.desktop_notes import DesktopNotes, GuardedGrabber
 from agent.device import load_or_create_device
 from agent.engine import Agent
 from agent.events import EventHub
 from agent.gate import CaptureGate
 from agent.instance import AlreadyRunning, InstanceLock
 from agent.outbox import Outbox
-from agent.seams import InputSource
+from agent.seams import IdleClock, InputSource
 from agent.session import clear_session
 from agent.settings import DEFAULT_SERVER_URL, AgentSettings, default_agent_dir
 from agent.signin import TerminalPrompter, restore_or_sign_in
@@ -114,13 +112,37 @@ def setup_logging(agent_dir: Path, level: str, console: TextIO | None = sys.stdo
 
 
 # --------------------------------------------------------------------------- wiring
-def start_input_source() -> InputSource | None:
-    """The platform's input listener, or None (logged) when there is no display to listen to."""
+def start_input_source(idle_clock: IdleClock | None) -> InputSource | None:
+    """The platform's input listener, or None (logged) when there is no display to listen to.
+
+    On Wayland without evdev access it is read off ``idle_clock`` (no key and click counts).
+    """
     try:
-        return choose_input_source()
+        return choose_input_source(idle_clock)
     except VinovaError as exc:
         log.error("input activity cannot be tracked: %s", exc)
         return None
+
+
+def check_input_source() -> None:
+    """VinovaError when input activity cannot be observed here (asked before signing in)."""
+    idle_clock = choose_idle_clock()
+    try:
+        choose_input_source(idle_clock)
+    finally:
+        release_idle_clock(idle_clock)
+
+
+def idle_clock_release(idle_clock: IdleClock | None) -> tuple[Callable[[], None], ...]:
+    """What closes the idle clock's connection (X, Wayland or D-Bus) after the engine stops."""
+    close = getattr(idle_clock, "close", None)
+    return (close,) if callable(close) else ()
+
+
+def release_idle_clock(idle_clock: IdleClock | None) -> None:
+    """Close the idle clock's connection now."""
+    for close in idle_clock_release(idle_clock):
+        close()
 
 
 def upload_prefix(settings: AgentSettings, client: ServerClient) -> str:
@@ -173,11 +195,19 @@ def build_agent(
     if poller.from_cache:
         log.info("using the cached config until the server answers")
     idle_clock = choose_idle_clock()
+    input_source = start_input_source(idle_clock)
+    counted = bool(getattr(input_source, "counts_input", True))
     tracker = ActivityTracker(
         idle_threshold_seconds=config.idle_threshold,
         timezone_name=config.timezone,
         idle_clock=idle_clock,
+        counted=counted,  # False on Wayland without evdev: the samples' counts are None
     )
+    grabber = GuardedGrabber(choose_monitor_grabber())
+    desktop = DesktopNotes(counting_words(input_source, detect_session(os.environ)), grabber)
+    log.info("%s", desktop.counting_words)
+    if grabber.asks_permission:
+        log.info("%s", desktop.screenshots_note())
     battery = BatteryMonitor(reader=read_psutil_battery, policy=BatteryPolicy(config.battery_threshold))
     gate = CaptureGate(tracker, battery)
     prefix = upload_prefix(settings, client)
@@ -192,7 +222,7 @@ def build_agent(
         upload_delay_seconds=config.upload_delay_seconds,
     )
     captures = ScreenshotManager(
-        grab=choose_monitor_grabber(),
+        grab=grabber,
         store=capture_store,
         enqueue=uploads.enqueue,
         username=username,
@@ -206,17 +236,18 @@ def build_agent(
         username=username,
         sender=client,
         tracker=tracker,
-        input_source=start_input_source(),
+        input_source=input_source,
         battery=battery,
         outbox=Outbox(agent_dir),
         poller=poller,
         captures=captures,
         uploads=uploads,
         on_session_expired=on_session_expired,
-        release=(idle_clock.close,) if isinstance(idle_clock, XScreenSaverIdleClock) else (),
+        release=idle_clock_release(idle_clock),
         gate=gate,
         events=events,
         lock_state=choose_lock_state(idle_clock),
+        desktop=desktop,
     )
 
 
@@ -226,7 +257,7 @@ def run_headless(settings: AgentSettings, prompter: TerminalPrompter) -> int:
     log.info("server %s, agent files in %s", settings.server_url, settings.agent_dir)
     if not settings.allow_no_input:
         try:
-            choose_input_source()
+            check_input_source()
         except VinovaError as exc:
             prompter.say(f"Vinova cannot track keyboard and mouse activity here: {exc}. "
                          "Start it where there is a display, or with --allow-no-input to run without it.")

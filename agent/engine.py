@@ -29,6 +29,7 @@ import schedule
 from activity_tracker import ActivityTracker
 from agent.adapters.wake import ClockWatch, span_text
 from agent.delivery import ActivityDelivery, ActivitySender
+from agent.desktop_notes import DesktopNotes
 from agent.events import ConfigApplied, EventHub, Returned
 from agent.gate import CaptureGate
 from agent.outbox import Outbox
@@ -84,6 +85,8 @@ class AgentStatus:
     input_ok: bool = True  # the input listeners are alive
     input_restarts: int = 0  # dead listeners restarted by the watchdog since start
     screen_locked: bool = False
+    counting_mode: str = ""  # how keys and clicks are counted here, in plain words (issue 15)
+    screenshots_note: str = ""  # "Screenshots blocked by the desktop", the permission prompt ahead, or ""
 
 
 class Agent:
@@ -113,6 +116,7 @@ class Agent:
         lock_state: LockState | None = None,
         wall_clock: Callable[[], float] = time.time,
         health_check: Callable[[], None] | None = None,
+        desktop: DesktopNotes | None = None,
     ) -> None:
         self.username = username
         self._sender = sender
@@ -124,6 +128,7 @@ class Agent:
         self.captures = captures
         self.uploads = uploads
         self._on_session_expired = on_session_expired
+        self._desktop = desktop
         self._release = release  # e.g. the idle clock's X connection, closed after stop
         self._monotonic = monotonic
         self._wall_clock = wall_clock
@@ -384,4 +389,6 @@ class Agent:
             input_ok=self.input_watchdog.ok,
             input_restarts=self.input_watchdog.restarts,
             screen_locked=self.tracker.screen_locked,
+            counting_mode=self._desktop.counting_words if self._desktop else "",
+            screenshots_note=self._desktop.screenshots_note() if self._desktop else "",
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import time_manager
 from contract.activity import (
+    COUNT_FIELDS,
     SECONDS_PER_MINUTE,
     STATE_IDLE,
     STATE_IDLE_KEPT,
@@ -22,6 +23,7 @@ from contract.activity import (
     STATE_TRACKING,
     TRACKED_STATES,
     MinuteSample,
+    add_counts,
 )
 from contract.errors import ConfigError
 
@@ -39,10 +41,10 @@ class ActivityTotals:
     """Summed activity over a span (e.g. today since local midnight)."""
 
     active_seconds: int = 0
-    keys: int = 0
-    clicks: int = 0
-    scrolls: int = 0
-    mouse_px: int = 0
+    keys: int | None = 0  # None: not counted on this device (contract.activity.COUNT_FIELDS)
+    clicks: int | None = 0
+    scrolls: int | None = 0
+    mouse_px: int | None = 0
 
 
 class MinuteCounts:
@@ -102,8 +104,12 @@ def minute_sample(
     threshold_seconds: float,
     modes: ModeHistory,
     zone: str,
+    counted: bool = True,
 ) -> MinuteSample:
-    """The sample of UTC ``minute`` (minutes since the epoch), labelled as the tracker's docstring says."""
+    """The sample of UTC ``minute`` (minutes since the epoch), labelled as the tracker's docstring says.
+
+    ``counted`` False: this device sees no input counts (Wayland without evdev), so they are None.
+    """
     start_seconds = minute * SECONDS_PER_MINUTE
     end_seconds = start_seconds + SECONDS_PER_MINUTE
     minute_start = time_manager.utc_from_timestamp(start_seconds)
@@ -112,10 +118,10 @@ def minute_sample(
         return MinuteSample(
             minute_start=minute_start,
             active_seconds=counts.active_mask.bit_count(),
-            keys=counts.keys,
-            clicks=counts.clicks,
-            scrolls=counts.scrolls,
-            mouse_px=round(counts.mouse_px),
+            keys=counts.keys if counted else None,
+            clicks=counts.clicks if counted else None,
+            scrolls=counts.scrolls if counted else None,
+            mouse_px=round(counts.mouse_px) if counted else None,
             state=STATE_TRACKING,
             timezone=zone,
             utc_offset_minutes=offset_minutes,
@@ -134,10 +140,10 @@ def minute_sample(
     return MinuteSample(
         minute_start=minute_start,
         active_seconds=0,
-        keys=0,
-        clicks=0,
-        scrolls=0,
-        mouse_px=0,
+        keys=0 if counted else None,
+        clicks=0 if counted else None,
+        scrolls=0 if counted else None,
+        mouse_px=0 if counted else None,
         state=state,
         timezone=zone,
         utc_offset_minutes=offset_minutes,
@@ -149,9 +155,15 @@ def totals_since(
     open_minutes: Mapping[int, MinuteCounts],
     since_seconds: float,
     until_seconds: float = math.inf,
+    counted: bool = True,
 ) -> ActivityTotals:
-    """Collected samples (oldest first) and still-open minutes summed over ``[since, until)``."""
-    active = keys = clicks = scrolls = mouse_px = 0
+    """Collected samples (oldest first) and still-open minutes summed over ``[since, until)``.
+
+    A count stays None only when no minute counted it (``contract.activity.add_counts``); the open
+    minutes add theirs only when this device counts (``counted``).
+    """
+    active = 0
+    sums: dict[str, list[int | None]] = {field: [] for field in COUNT_FIELDS}
     since = time_manager.utc_from_timestamp(since_seconds)
     for sample in reversed(history):  # newest first: stop at the first one too old
         if sample.minute_start < since:
@@ -159,18 +171,20 @@ def totals_since(
         if sample.minute_start.timestamp() >= until_seconds:
             continue
         active += sample.active_seconds
-        keys += sample.keys
-        clicks += sample.clicks
-        scrolls += sample.scrolls
-        mouse_px += sample.mouse_px
+        for field in COUNT_FIELDS:
+            sums[field].append(getattr(sample, field))
     for minute, counts in open_minutes.items():
         if since_seconds <= minute * SECONDS_PER_MINUTE < until_seconds:
             active += counts.active_mask.bit_count()
-            keys += counts.keys
-            clicks += counts.clicks
-            scrolls += counts.scrolls
-            mouse_px += round(counts.mouse_px)
-    return ActivityTotals(active, keys, clicks, scrolls, mouse_px)
+            if counted:
+                sums["keys"].append(counts.keys)
+                sums["clicks"].append(counts.clicks)
+                sums["scrolls"].append(counts.scrolls)
+                sums["mouse_px"].append(round(counts.mouse_px))
+    totals = {field: add_counts(values) for field, values in sums.items()}
+    if counted:  # nothing yet on a counting device is 0, not "not counted"
+        totals = {field: value or 0 for field, value in totals.items()}
+    return ActivityTotals(active, **totals)
 
 
 def check_threshold(seconds: int) -> None:
@@ -182,7 +196,8 @@ def check_threshold(seconds: int) -> None:
 class MinuteBook:
     """The open minutes' counters, the collected history and the spans the agent slept through."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, counted: bool = True) -> None:
+        self.counted = counted  # False: no input counts on this device, its samples carry None
         self.next_minute = int(started // SECONDS_PER_MINUTE)  # the oldest minute not yet handed out
         self.open: dict[int, MinuteCounts] = {}
         self.modes = ModeHistory(started)
@@ -246,7 +261,9 @@ class MinuteBook:
                 last_input = max(last_input, counts.last_input)
             if minute < oldest_kept or self._slept_through(minute):
                 continue
-            sample = minute_sample(minute, counts, last_input, threshold_seconds, self.modes, zone)
+            sample = minute_sample(
+                minute, counts, last_input, threshold_seconds, self.modes, zone, self.counted
+            )
             if sample.state == STATE_IDLE and self._is_kept(minute):
                 sample = dataclasses.replace(sample, state=STATE_IDLE_KEPT)
             samples.append(sample)
@@ -306,4 +323,4 @@ class MinuteBook:
 
     def totals(self, since_seconds: float, until_seconds: float = math.inf) -> ActivityTotals:
         """Collected and open minutes summed over ``[since_seconds, until_seconds)``."""
-        return totals_since(self.history, self.open, since_seconds, until_seconds)
+        return totals_since(self.history, self.open, since_seconds, until_seconds, self.counted)

@@ -57,6 +57,11 @@ class TimedSink:
         self.durations_ns.append(time.perf_counter_ns() - started)
         self.moves += 1
 
+    def on_uncounted_input(self) -> None:  # X11 input always comes counted; here for the protocol
+        started = time.perf_counter_ns()
+        self.tracker.on_uncounted_input()
+        self.durations_ns.append(time.perf_counter_ns() - started)
+
 
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     number = next(n for n in range(300, 400) if not Path(f"/tmp/.X{n}-lock").exists())

@@ -13,8 +13,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from agent.adapters.session import detect_session
 from agent.seams import IdleClock, InputSink, InputSource, LockState
 from contract.errors import VinovaError
 
@@ -202,8 +204,18 @@ def _close_x_connections(listener: Any) -> None:
             logger.debug("closing a dead listener's X connection failed", exc_info=True)
 
 
-def choose_input_source() -> InputSource:
-    """The input adapter for this platform (pynput); VinovaError when input cannot be observed here."""
+def choose_input_source(
+    idle_clock: IdleClock | None = None, environ: Mapping[str, str] | None = None
+) -> InputSource:
+    """The input adapter for this platform; VinovaError when input cannot be observed here.
+
+    pynput on X11, Windows and macOS; on Wayland evdev, or input read off ``idle_clock`` uncounted.
+    """
+    session = detect_session(os.environ if environ is None else environ)
+    if session.is_wayland:
+        from agent.adapters.wayland_choice import wayland_input_source
+
+        return wayland_input_source(idle_clock)
     if _uses_x11():
         _check_x_record_extension(os.environ.get("DISPLAY"))
     try:
@@ -276,9 +288,16 @@ class XScreenSaverIdleClock:
                 self._connection = None
 
 
-def choose_idle_clock() -> IdleClock | None:
+def choose_idle_clock(environ: Mapping[str, str] | None = None) -> IdleClock | None:
     """The OS idle counter: XScreenSaver on X11, GetLastInputInfo on Windows, Quartz on macOS (which also
-    says which privacy permissions are missing); None where there is none (use the last-input time)."""
+    says which privacy permissions are missing), the compositor's or desktop's on Wayland; None where
+    there is none (use the last-input time)."""
+    environ = os.environ if environ is None else environ
+    session = detect_session(environ)
+    if session.is_wayland:
+        from agent.adapters.wayland_choice import wayland_idle_clock
+
+        return wayland_idle_clock(session, environ)
     if sys.platform in ("win32", "darwin"):
         from agent.adapters.idle_clocks import load_native_idle_clock
 
@@ -297,9 +316,18 @@ def choose_idle_clock() -> IdleClock | None:
     return XScreenSaverIdleClock(connection)
 
 
-def choose_lock_state(idle_clock: IdleClock | None) -> LockState | None:
-    """The screen-lock reader: on X the idle clock's own connection answers both; None elsewhere (logged)."""
+def choose_lock_state(
+    idle_clock: IdleClock | None, environ: Mapping[str, str] | None = None
+) -> LockState | None:
+    """The screen-lock reader: on X the idle clock's own connection answers both; on Wayland the
+    desktop's screen saver or logind over D-Bus; None elsewhere (logged)."""
     if isinstance(idle_clock, XScreenSaverIdleClock):
         return idle_clock
+    environ = os.environ if environ is None else environ
+    session = detect_session(environ)
+    if session.is_wayland:
+        from agent.adapters.wayland_choice import wayland_lock_state
+
+        return wayland_lock_state(session, environ)
     logger.info("no screen-lock state here; a locked screen counts as idle once the idle threshold passes")
     return None

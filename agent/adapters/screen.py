@@ -6,7 +6,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from PIL import Image
@@ -22,6 +22,7 @@ from agent.adapters.monitors import (
     windows_monitors,
     x11_monitors,
 )
+from agent.adapters.session import GNOME, KDE, detect_session
 from contract.errors import CaptureFailed
 
 logger = logging.getLogger(__name__)
@@ -191,11 +192,18 @@ class MacMonitorGrabber:
         return images
 
 
-def choose_monitor_grabber(display: str | None = None) -> MonitorGrabber:
+def choose_monitor_grabber(
+    display: str | None = None, environ: Mapping[str, str] | None = None
+) -> MonitorGrabber:
     """Each monitor its own image on this platform; the platform's library is loaded here, not at import.
 
-    ``display`` is an X display name (default: ``$DISPLAY``).
+    ``display`` is an X display name (default: ``$DISPLAY``). On Wayland: grim on wlroots, the desktop
+    portal on GNOME and KDE (whose grabber raises ScreenshotsBlocked when the person refuses).
     """
+    environ = os.environ if environ is None else environ
+    session = detect_session(environ)
+    if session.is_wayland:
+        return _wayland_grabber(session.desktop, environ)
     if sys.platform == "win32":
         import ctypes
 
@@ -209,3 +217,16 @@ def choose_monitor_grabber(display: str | None = None) -> MonitorGrabber:
         )
         return MacMonitorGrabber(ctypes.CDLL(path))
     return X11MonitorGrabber(display)
+
+
+def _wayland_grabber(desktop: str, environ: Mapping[str, str]) -> MonitorGrabber:
+    if desktop in (GNOME, KDE):
+        from agent.adapters.portal_screen import choose_portal_grabber
+
+        portal = choose_portal_grabber(environ)
+        if portal is not None:
+            return portal
+        logger.warning("no screenshot portal on this %s desktop; trying grim", desktop)
+    from agent.adapters.wayland_screen import GrimMonitorGrabber
+
+    return GrimMonitorGrabber(environ)

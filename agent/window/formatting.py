@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 import time_manager
+from agent.desktop_notes import SCREENSHOTS_BLOCKED
 from agent.engine import AgentStatus
 from agent.worker import UploadStatus
 from contract.config_schema import SCHEMA_BY_NAME, AgentConfig
@@ -15,9 +16,20 @@ NO_VALUE = "\N{EN DASH}"
 CHANGE = re.compile(r"(\w+) (.+?) \N{RIGHTWARDS ARROW} (.+?)(?=, \w+ |$)")
 
 
-def count_text(count: int, noun: str) -> str:
-    """``"1 minute"``, ``"4 minutes"``, ``"1,200 screenshots"`` (regular plurals only)."""
+NOT_COUNTED = "\N{EM DASH}"  # a count this device cannot see (Wayland without evdev): never shown as 0
+
+
+def count_text(count: int | None, noun: str) -> str:
+    """``"1 minute"``, ``"4 minutes"``, ``"1,200 screenshots"`` (regular plurals only); ``"— keys"`` for
+    a count that is not counted here (None)."""
+    if count is None:
+        return f"{NOT_COUNTED} {noun}s"
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def count_number(count: int | None) -> str:
+    """``"1,200"``, or ``"—"`` when not counted on this device (None)."""
+    return NOT_COUNTED if count is None else f"{count:,}"
 
 
 def clock_text(moment: datetime, zone_name: str) -> str:
@@ -90,7 +102,8 @@ def wait_text(seconds: int | None) -> str:
 def describe_status(status: AgentStatus, uploads: UploadStatus | None, *, paused: bool) -> tuple[str, str]:
     """(style key, words) for the status badge: Tracking, Idle, Paused, Suspended (battery 18 %), Offline…
 
-    Tracking and Idle say when the screen is locked, an input listener is down or was restarted.
+    Tracking and Idle say when the screen is locked, an input listener is down or was restarted, or the
+    desktop blocks screenshots.
     """
     if status.session_expired or (uploads is not None and uploads.session_expired):
         return "signed_out", "Signed out by the server"
@@ -111,6 +124,8 @@ def describe_status(status: AgentStatus, uploads: UploadStatus | None, *, paused
     if status.input_restarts:
         times = "once" if status.input_restarts == 1 else f"{status.input_restarts} times"
         return key, f"{words} (input listener restarted {times})"
+    if status.screenshots_note == SCREENSHOTS_BLOCKED:  # a state, never a silent gap (issue 15)
+        return key, f"{words} ({SCREENSHOTS_BLOCKED.lower()})"
     return key, words
 
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageTk
 
 from agent.minutes import ActivityTotals
 from agent.spool import CaptureRecord
-from agent.window.formatting import NO_VALUE, config_rows, format_duration, shorten
+from agent.window.formatting import NO_VALUE, config_rows, count_number, format_duration, shorten
 from agent.window.log_pane import LogPane
 from agent.window.look import Look, set_if_changed
 from agent.window.startup_row import StartupRow
@@ -133,6 +133,7 @@ class MainView(ttk.Frame):
         self.slot_percent = today.row("This 10-min slot")
         self.keys_today = today.row("Keys")
         self.clicks_today = today.row("Clicks")
+        self.counting_note = today.note()  # how keys and clicks are counted on this desktop
         capture = _Card(cards, look, "Last capture")
         width, height = look.thumbnail_size_px
         self._placeholder = ImageTk.PhotoImage(Image.new("RGB", (width, height), "#e5e7eb"), master=self)
@@ -142,6 +143,8 @@ class MainView(ttk.Frame):
         self.capture_caption = tk.StringVar(value="No capture yet")
         ttk.Label(capture, textvariable=self.capture_caption, style="CardSmall.TLabel").grid(
             row=2, column=0, columnspan=2, sticky="w", pady=(pad(4), 0))
+        capture._next_row = 3
+        self.screenshots_note = capture.note()  # blocked by the desktop, or its prompt ahead
         uploads = _Card(cards, look, "Uploads")
         self.waiting = uploads.row("Waiting")
         self.kept_aside = uploads.row("Kept aside")
@@ -213,8 +216,13 @@ class MainView(ttk.Frame):
         """Today's active time and counts, and the current slot's activity % (None: nothing tracked yet)."""
         set_if_changed(self.active_today, format_duration(totals.active_seconds))
         set_if_changed(self.slot_percent, NO_VALUE if slot_percent is None else f"{slot_percent} %")
-        set_if_changed(self.keys_today, f"{totals.keys:,}")
-        set_if_changed(self.clicks_today, f"{totals.clicks:,}")
+        set_if_changed(self.keys_today, count_number(totals.keys))
+        set_if_changed(self.clicks_today, count_number(totals.clicks))
+
+    def show_desktop(self, counting_mode: str, screenshots_note: str) -> None:
+        """What this desktop allows: the key-count mode and the screenshot permission (issue 15)."""
+        set_if_changed(self.counting_note, counting_mode)
+        set_if_changed(self.screenshots_note, screenshots_note)
 
     def show_uploads(self, uploads: UploadStatus | None, minutes_waiting: int, time_text: TimeText) -> None:
         """Waiting and kept-aside captures (with reasons) and the last upload."""

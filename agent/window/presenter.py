@@ -89,6 +89,7 @@ class MainPresenter:
         self.view.show_clock(clock_text(now, status.config.timezone))
         totals = agent.tracker.today_totals()
         self.view.show_today(totals, agent.tracker.slot_activity_percent())
+        self.view.show_desktop(status.counting_mode, status.screenshots_note)
         self.view.show_uploads(uploads, status.samples_waiting, self.time_text)
         delivery = agent.delivery
         self.view.show_set_aside(delivery.set_aside_count(), delivery.set_aside_reasons(), delivery.unsaved)

@@ -9,7 +9,7 @@ import pytest
 
 from activity_tracker import ActivityTracker
 from agent.minutes import ActivityTotals
-from contract.activity import MinuteSample
+from contract.activity import MinuteSample, add_counts
 from contract.errors import ConfigError
 
 # A whole UTC minute: 2026-11-25 18:00:00 UTC.
@@ -204,7 +204,7 @@ def test_paused_counts_nothing_and_its_minutes_say_paused(caplog: pytest.LogCapt
     samples = tracker.collect(now=T0 + 600)
 
     assert states(samples) == ["tracking"] + ["paused"] * 8 + ["tracking"]
-    assert sum(s.keys for s in samples) == 2
+    assert add_counts(s.keys for s in samples) == 2
     assert all(s.keys == s.clicks == s.mouse_px == s.active_seconds == 0 for s in samples[1:9])
     assert tracker_lines(caplog) == ["tracking paused", "tracking resumed (was paused)"]
 
@@ -436,3 +436,54 @@ def test_a_locked_screen_counts_nothing_its_minutes_are_idle_and_unlock_is_prese
     assert states(samples) == ["tracking", "idle", "idle", "idle", "idle", "tracking"]
     assert [(s.keys, s.clicks) for s in samples] == [(1, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 1)]
     assert tracker_lines(caplog) == []  # the engine's lock poll says it, once per change
+
+
+# --------------------------------------------------------------------------- a device that cannot count
+def test_uncounted_input_marks_seconds_active_and_the_counts_are_null() -> None:
+    clock = FakeClock(T0)
+    tracker = ActivityTracker(idle_threshold_seconds=60, timezone_name="UTC", wall_clock=clock, counted=False)
+    for second in (1, 2, 2.5, 30):
+        clock.at(second)
+        tracker.on_uncounted_input()
+
+    samples = tracker.collect(now=T0 + 180)
+
+    assert states(samples) == ["tracking", "idle", "idle"]
+    assert samples[0].active_seconds == 3
+    assert all(s.keys is s.clicks is s.scrolls is s.mouse_px is None for s in samples)
+    assert samples[0].to_json()["keys"] is None
+    totals = tracker.today_totals(now=T0 + 180)
+    assert (totals.active_seconds, totals.keys, totals.clicks, totals.mouse_px) == (3, None, None, None)
+
+
+def test_uncounted_input_keeps_the_tracker_out_of_idle() -> None:
+    clock = FakeClock(T0)
+    tracker = ActivityTracker(idle_threshold_seconds=60, timezone_name="UTC", wall_clock=clock, counted=False)
+    clock.at(50)
+    tracker.on_uncounted_input()
+    clock.at(100)
+    assert tracker.state == "tracking"
+    clock.at(111)
+    assert tracker.state == "idle"
+    tracker.on_uncounted_input()
+    assert tracker.state == "tracking"
+
+
+def test_uncounted_input_is_ignored_while_paused() -> None:
+    clock = FakeClock(T0)
+    tracker = ActivityTracker(idle_threshold_seconds=60, timezone_name="UTC", wall_clock=clock, counted=False)
+    tracker.set_paused(True)
+    clock.at(5)
+    tracker.on_uncounted_input()
+    samples = tracker.collect(now=T0 + 60)
+    assert states(samples) == ["paused"] and samples[0].active_seconds == 0 and samples[0].keys is None
+
+
+def test_a_counting_device_still_counts_zero_not_null() -> None:
+    clock = FakeClock(T0)
+    tracker = make_tracker(clock)
+    clock.at(3)
+    tracker.on_uncounted_input()  # e.g. the idle clock saw input the listeners missed
+    samples = tracker.collect(now=T0 + 60)
+    assert samples[0].active_seconds == 1 and samples[0].keys == 0
+    assert tracker.today_totals(now=T0 + 60).keys == 0

@@ -293,3 +293,54 @@ def test_the_uploads_card_shows_minutes_set_aside_and_retries_kept_aside_capture
     app.main_view.retry_button.invoke()
     pump_until(app.root, lambda: uploads.retries == 1 and app.main_view.kept_aside.get() == "0",
                message="the retry")
+
+
+# --------------------------------------------------------------------------- a Wayland desktop (issue 15)
+class RefusingPortal:
+    """A grabber that asks the person once (asks_permission) and is refused."""
+
+    asks_permission = True
+
+    def __call__(self) -> list[Any]:
+        from agent.seams import ScreenshotsBlocked
+
+        raise ScreenshotsBlocked("the person dismissed the screenshot dialog")
+
+
+@pytest.mark.integration
+def test_a_wayland_window_shows_dashes_the_counting_mode_and_blocked_screenshots(
+    root: tk.Tk, settings: AgentSettings, client: FakeClient, info_logging: None
+) -> None:
+    from window_support import build_wayland_test_agent
+
+    from agent.adapters.wayland_choice import MODE_UNCOUNTED
+    from agent.desktop_notes import PERMISSION_AHEAD, DesktopNotes, GuardedGrabber
+    from contract.errors import CaptureFailed
+
+    grabber = GuardedGrabber(RefusingPortal())
+    notes = DesktopNotes(MODE_UNCOUNTED, grabber)
+    application = VinovaApp(
+        root, settings, cast(ServerClient, client),
+        lambda settings, client, username, expired: build_wayland_test_agent(
+            settings, client, username, expired, notes
+        ),
+        look=setup_look(root, 1.0), client_factory=lambda url: cast(ServerClient, client),
+    )
+    try:
+        reach_tracking(application)
+        agent = application.agent
+        assert agent is not None
+        agent.tracker.on_uncounted_input()
+        view = application.main_view
+        pump_until(root, lambda: view.counting_note.get() == MODE_UNCOUNTED, message="the counting mode")
+        assert view.keys_today.get() == "—" and view.clicks_today.get() == "—"
+        assert view.screenshots_note.get() == PERMISSION_AHEAD
+        with pytest.raises(CaptureFailed):
+            grabber()
+        pump_until(root, lambda: view.screenshots_note.get() == "Screenshots blocked by the desktop",
+                   message="the blocked state")
+        pump_until(root, lambda: view.status_text.get() == "Tracking (screenshots blocked by the desktop)",
+                   message="the status badge")
+    finally:
+        if not application.closed:
+            application.close()

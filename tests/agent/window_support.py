@@ -10,7 +10,9 @@ from typing import Any
 from support import wait_until
 
 from activity_tracker import ActivityTracker
+from agent.adapters.wayland_choice import UncountedInputSource
 from agent.client import Challenge, ConfigResponse, ServerClient, SignedIn
+from agent.desktop_notes import DesktopNotes
 from agent.engine import Agent
 from agent.outbox import Outbox
 from agent.settings import AgentSettings
@@ -107,6 +109,32 @@ def build_test_agent(
     )
     holder["agent"] = agent
     return agent
+
+
+class QuietIdleClock:
+    """An idle clock that has seen no input for a long time."""
+
+    def seconds_since_last_input(self) -> float | None:
+        return 999.0
+
+
+def build_wayland_test_agent(
+    settings: AgentSettings, client: ServerClient, username: str, on_session_expired: Callable[[], None],
+    desktop: DesktopNotes,
+) -> Agent:
+    """The real engine of a device that cannot count keys (Wayland without evdev), saying ``desktop``."""
+    agent_dir = settings.prepare_agent_dir()
+    return Agent(
+        username=username,
+        sender=client,
+        tracker=ActivityTracker(idle_threshold_seconds=300, timezone_name="UTC", counted=False),
+        input_source=UncountedInputSource(QuietIdleClock()),
+        battery=BatteryMonitor(reader=lambda: None, policy=BatteryPolicy(20)),
+        outbox=Outbox(agent_dir),
+        poller=ConfigPoller(client, agent_dir / "config.json"),
+        on_session_expired=on_session_expired,
+        desktop=desktop,
+    )
 
 
 def pump_until(root: tk.Tk, predicate: Callable[[], Any], timeout: float = 10.0, message: str = "") -> Any:
