@@ -36,6 +36,7 @@ from agent.engine import Agent
 from agent.events import EventHub
 from agent.gate import CaptureGate
 from agent.instance import AlreadyRunning, InstanceLock
+from agent.memory import limit_malloc_arenas
 from agent.outbox import Outbox
 from agent.seams import IdleClock, InputSource
 from agent.session import clear_session
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Everything the agent writes (database, WAL files, spool, logs) is for its owner only.
     os.umask(0o077)
+    limit_malloc_arenas()
     if args.install_desktop_entry:
         installed = install_desktop_entry()
         print(f"Vinova added to the application menu: {installed.desktop_file} (icon {installed.icon_file})")

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from agent.adapters.monitors import MonitorImage
 from agent.adapters.screen import Grabber, MonitorGrabber, monitor_images
 from agent.events import Captured, EventHub
 from agent.localdb import LocalWriteFailed
+from agent.memory import give_back_freed_memory
 from agent.spool import CaptureRecord, CaptureStore
 from contract.config_schema import AgentConfig
 from contract.errors import CaptureFailed
@@ -52,9 +54,17 @@ def blur_image(image: Image.Image) -> Image.Image:
     Averages ``blur_block_px`` blocks (box filter) and scales back up bilinearly: as strong as
     pixelation, several times cheaper than a Gaussian of the same strength, and smooth to look at.
     """
-    block = blur_block_px(image.width, image.height)
-    small = image.reduce(block)
-    return small.resize(image.size, Image.Resampling.BILINEAR)
+    return blur_restore(blur_reduce(image), image.size)
+
+
+def blur_reduce(image: Image.Image) -> Image.Image:
+    """Blur's first step: the block averages (small; the screen image may be freed after it)."""
+    return image.reduce(blur_block_px(image.width, image.height))
+
+
+def blur_restore(small: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Blur's second step: the block averages scaled back up to the screen's ``size``, bilinearly."""
+    return small.resize(size, Image.Resampling.BILINEAR)
 
 
 def encode_jpeg(image: Image.Image, quality: int, monitor: int = 0) -> bytes:
@@ -232,16 +242,32 @@ class ScreenshotManager:
             logger.warning("screenshot skipped: %s", exc)
             return None
         # Each monitor is its own capture of the same moment (issue 13); the first one spooled is returned.
-        records = [self._spool_image(shot.image, shot.monitor, taken_at, config) for shot in shots]
+        records: list[CaptureRecord | None] = []
+        try:
+            while shots:  # popped: each screen image is freed as soon as its blur no longer needs it
+                records.append(self._spool_image(shots.pop(0), taken_at, config))
+        finally:
+            give_back_freed_memory()
         return next((record for record in records if record is not None), None)
 
     def _spool_image(
-        self, image: Image.Image, monitor: int, taken_at: datetime, config: AgentConfig
+        self, shot: MonitorImage, taken_at: datetime, config: AgentConfig
     ) -> CaptureRecord | None:
-        """Blur, encode, spool, announce and enqueue one monitor's image; None when it was not spooled."""
+        """Blur, encode, spool, announce and enqueue one monitor's image; None when it was not spooled.
+
+        Takes the only reference to ``shot``: the full screen is freed once blurred, and the blurred
+        one once encoded, so a capture holds at most one full-size image besides Pillow's grab.
+        """
+        monitor, image = shot.monitor, shot.image
+        del shot
+        width, height = image.size
         if config.blur_screenshots:
-            image = blur_image(image)
+            small = blur_reduce(image)
+            del image
+            image = blur_restore(small, (width, height))
+            del small
         data = encode_jpeg(image, config.jpeg_quality, monitor)
+        del image
         sha256_hex = hashlib.sha256(data).hexdigest()
         key = object_key(self.prefix, self.username, taken_at, sha256_hex)
         try:
@@ -250,8 +276,8 @@ class ScreenshotManager:
                 taken_at=taken_at,
                 timezone=self.timezone_name(),
                 blurred=config.blur_screenshots,
-                width=image.width,
-                height=image.height,
+                width=width,
+                height=height,
                 data=data,
                 sha256=sha256_hex,
                 monitor=monitor,

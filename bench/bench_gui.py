@@ -6,6 +6,11 @@ Xvfb against a local server, with xdotool typing at 5 keys/s, for ``--minutes`` 
 The server runs in this process, so only the agent's own work is measured.
 
     .venv/bin/python bench/bench_gui.py --minutes 10
+
+``--report PATH`` starts the agent through ``bench/profile_agent.py``, which writes the imported
+modules and ``smaps_rollup`` to PATH when the agent exits; with ``--tracemalloc`` also the top
+allocations by traceback (that run's CPU and RSS include tracemalloc's own cost: profile with it,
+measure without it).
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--tray", action="store_true", help="run trayer on the display: the icon docks")
+    parser.add_argument("--report", type=Path, help="write the agent's modules and memory map here at exit")
+    parser.add_argument("--tracemalloc", action="store_true", help="with --report: top allocations too")
     arguments = parser.parse_args()
     duration_seconds = arguments.minutes * 60
     work = Path(tempfile.mkdtemp(prefix="vinova-bench-gui-"))
@@ -97,7 +104,13 @@ def main() -> None:
     save_session(agent_dir, SavedSession(base_url, "ann", token, "2099-01-01T00:00:00+00:00"))
     env = {**os.environ, "DISPLAY": display, "HOME": str(work / "home"), "VINOVA_SERVER_URL": base_url,
            "VINOVA_AGENT_DIR": str(agent_dir), **({"PYSTRAY_BACKEND": "xorg"} if tray is not None else {})}
-    agent = subprocess.Popen([sys.executable, str(PROJECT_DIR / "main.py")], env=env,
+    launcher = PROJECT_DIR / "main.py"
+    if arguments.report is not None:
+        launcher = PROJECT_DIR / "bench" / "profile_agent.py"
+        arguments.report.unlink(missing_ok=True)
+        env["VINOVA_BENCH_REPORT"] = str(arguments.report.resolve())
+        env["VINOVA_BENCH_TRACEMALLOC"] = "1" if arguments.tracemalloc else "0"
+    agent = subprocess.Popen([sys.executable, str(launcher)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     typist: subprocess.Popen[bytes] | None = None
     try:
@@ -107,12 +120,14 @@ def main() -> None:
         text = ("the quick brown fox jumps over the lazy dog " * (key_count // 40 + 1))[:key_count]
         typist = subprocess.Popen(["xdotool", "type", "--delay", str(1000 // KEYS_PER_SECOND), text], env=env)
         cpu_before = measured.cpu_times()
+        load_before = os.getloadavg()
         started = time.monotonic()
         peak_rss = 0
         while time.monotonic() - started < duration_seconds:
             peak_rss = max(peak_rss, measured.memory_info().rss)
             time.sleep(1.0)
         cpu_after = measured.cpu_times()
+        load_after = os.getloadavg()
         wall = time.monotonic() - started
         cpu_seconds = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
         with open(f"/proc/{agent.pid}/status", encoding="ascii") as status:
@@ -123,6 +138,8 @@ def main() -> None:
                              timeout=10).json().get("screenshots", [])
         print(f"machine: {platform.machine()}, {psutil.cpu_count()} cores, "
               f"Python {platform.python_version()}")
+        print(f"load average (1, 5, 15 min): at start {', '.join(f'{v:.2f}' for v in load_before)}; "
+              f"at end {', '.join(f'{v:.2f}' for v in load_after)}")
         print(f"run: {wall / 60:.1f} min, typing {KEYS_PER_SECOND} keys/s, "
               f"capture every {CAPTURE_INTERVAL_SECONDS} s, tray {'on (trayer)' if tray else 'off'}")
         print(f"agent CPU: {100 * cpu_seconds / wall:.2f} % of one core on average ({cpu_seconds:.1f} s)")
@@ -130,6 +147,10 @@ def main() -> None:
               f"(sampled max {peak_rss / 1_048_576:.1f} MB, VmHWM {high_water / 1_048_576:.1f} MB)")
         print(f"server saw: {sum(s['keys'] for s in samples)} keys in {len(samples)} minutes, "
               f"{len(shots)} screenshots registered today")
+        if arguments.report is not None:
+            agent.send_signal(signal.SIGUSR1)
+            wait_for(lambda: arguments.report.exists(), 60, "the agent's memory report")
+            print(f"memory report: {arguments.report}")
     finally:
         if typist is not None and typist.poll() is None:
             typist.terminate()

@@ -7,6 +7,7 @@ import logging
 import random
 import stat
 import types
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -314,3 +315,31 @@ def test_a_skipped_capture_is_not_announced(clock: SteppedClock, store: CaptureS
     harness.skip = "the user is idle"
     assert harness.manager.capture_now() is None
     assert seen == []
+
+
+def test_the_screen_image_is_freed_before_the_capture_is_spooled(
+    clock: SteppedClock, store: CaptureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture holds one full-size screen at a time: the grab is gone by the time the file is written."""
+    screens: list[weakref.ReferenceType[Image.Image]] = []
+
+    def grab() -> Image.Image:
+        image = Image.new("RGB", (640, 360), (200, 200, 10 * len(screens)))
+        screens.append(weakref.ref(image))
+        return image
+
+    alive_at_spool: list[bool] = []
+    real_add = store.add
+
+    def add(**fields: object) -> object:
+        alive_at_spool.append(screens[-1]() is not None)
+        return real_add(**fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "add", add)
+    harness = Harness(clock, store)
+    harness.manager.grab = grab
+    for blur in (True, False):
+        harness.manager.apply_config(config(blur_screenshots=blur))
+        assert harness.manager.capture_now() is not None
+        clock.now += real_datetime.timedelta(seconds=60)
+    assert alive_at_spool == [False, False]
