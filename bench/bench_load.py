@@ -25,6 +25,7 @@ largest passing level once.
 
     .venv/bin/python bench/bench_load.py --mode one --agents 1000,2000,3000,4000,5000 --step-seconds 120
     .venv/bin/python bench/bench_load.py --mode one --agents 2500 --step-seconds 300
+    .venv/bin/python bench/bench_load.py --mode one --agents 5000 --warm-up-seconds 120 --step-seconds 240
     .venv/bin/python bench/bench_load.py --mode nodes --http-reuse always --server-maxconn 64 \
         --agents 2000,4000,6000 --step-seconds 120 --confirm-seconds 300 --quiet-load 1.5
 
@@ -279,6 +280,8 @@ def main() -> None:
                         help="HAProxy's maxconn per node in --mode nodes (0: no limit)")
     parser.add_argument("--workers", type=int, default=1,
                         help="--mode one: gunicorn with this many worker processes (1: python app.py)")
+    parser.add_argument("--warm-up-seconds", type=float, default=0.0,
+                        help="run the largest level this long first, unmeasured (0: start cold)")
     parser.add_argument("--json", type=Path, help="append each step's figures to this file (JSON lines)")
     arguments = parser.parse_args()
     levels = [int(value) for value in arguments.agents.split(",")]
@@ -299,6 +302,13 @@ def main() -> None:
         with environment as (target, pairs):
             print(f"serving at {target.base_url}; server pids {target.server_pids}")
             passing: StepResult | None = None
+            if arguments.warm_up_seconds > 0:
+                wait_for_quiet(arguments.quiet_load)
+                print(f"warm-up: {max(levels)} agents for {arguments.warm_up_seconds:g} s, not judged "
+                      "(their devices and config ETags then exist, as in a fleet that has been running)")
+                warm = asyncio.run(run_step(target, pairs, max(levels), arguments.warm_up_seconds,
+                                            arguments.keep_alive))
+                print("  warm-up: " + describe(warm), flush=True)
             for level in levels:
                 wait_for_quiet(arguments.quiet_load)
                 step = run_step(target, pairs, level, arguments.step_seconds, arguments.keep_alive)

@@ -193,6 +193,10 @@ class KeptConnections:
         raise AssertionError("unreachable")
 
 
+# The last ETag each user's agent saw, kept across steps as the agent's config cache keeps it.
+REMEMBERED_ETAGS: dict[str, str] = {}
+
+
 @dataclass
 class SimulatedAgent:
     """One agent: a user's token, a device, an ETag, and its three schedules."""
@@ -203,9 +207,15 @@ class SimulatedAgent:
     upload_prefix: str
     stats: Stats
     keep_alive: bool = False
-    device_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    device_id: str = ""
     etag: str | None = None
     kept: KeptConnections | None = None
+
+    def __post_init__(self) -> None:
+        # A real agent keeps its device id and its cached config (with the ETag) across restarts, so a
+        # later step of the bench (or the run after a warm-up) meets the server as a running fleet does.
+        self.device_id = self.device_id or uuid.uuid5(uuid.NAMESPACE_URL, f"bench:{self.username}").hex
+        self.etag = self.etag or REMEMBERED_ETAGS.get(self.username)
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **(extra or {})}
@@ -241,6 +251,8 @@ class SimulatedAgent:
                                   expect=(200, 304))
         if answer is not None and answer.status == 200:
             self.etag = answer.headers.get("etag")
+            if self.etag:
+                REMEMBERED_ETAGS[self.username] = self.etag
 
     async def post_minute(self) -> None:
         """``POST /activity``: the minute that just ended, with this device and the agent's report."""
