@@ -75,7 +75,7 @@ def running_session_bus(bus_type: str = "session") -> Iterator[str]:
                 raise RuntimeError(f"dbus-daemon did not start (exit {process.returncode}): {error}")
             yield address
         finally:
-            _stop(process)
+            stop_process_group(process)
             for stream in (process.stdout, process.stderr):
                 if stream is not None:
                     stream.close()
@@ -112,7 +112,7 @@ def running_service(
                 raise RuntimeError(f"{module} exited {process.returncode}: {error[-2000:]}")
         yield process
     finally:
-        _stop(process)
+        stop_process_group(process)
         if process.stderr is not None:
             process.stderr.close()
 
@@ -130,7 +130,8 @@ def name_has_owner(address: str, bus_name: str) -> bool:
     return bool(reply.body and reply.body[0])
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """End a process started with ``start_new_session=True`` and its children: TERM, then KILL after 10 s."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:

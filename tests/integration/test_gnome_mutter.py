@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from dbus_support import dbus_daemon_missing, name_has_owner, running_session_bus
+from dbus_support import dbus_daemon_missing, name_has_owner, running_session_bus, stop_process_group
 from support import wait_until
 
 from agent.adapters.dbus_bus import BusConnection
@@ -119,13 +118,7 @@ def running_mutter(address: str) -> Iterator[Mutter]:
                     raise RuntimeError(f"mutter exited {process.returncode}: {output}")
                 yield Mutter(address, process, log_path)
             finally:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    try:
-                        process.wait(10)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(process.pid, signal.SIGKILL)
-                        process.wait(5)
+                stop_process_group(process)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from dbus_support import dbus_daemon_missing, name_has_owner, running_session_bus
+from dbus_support import dbus_daemon_missing, name_has_owner, running_session_bus, stop_process_group
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 from support import wait_until
 from wayland_support import OUTPUT_SIZE, Sway, missing_tools, running_sway
@@ -71,13 +70,7 @@ def running_program(
         try:
             yield process
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(5)
+            stop_process_group(process)
 
 
 def _start(stack: ExitStack, command: list[str], environ: Mapping[str, str], log: Path,
