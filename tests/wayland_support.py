@@ -40,15 +40,25 @@ class Sway:
         return subprocess.run(list(command), env=self.environ, capture_output=True, timeout=20, check=False)
 
 
+def nobody_runtime_dir(root: Path, chown: bool = True) -> Path:
+    """A 0700 ``XDG_RUNTIME_DIR`` under ``root`` (made 0755), owned by nobody when ``chown``.
+
+    Compositors started as nobody (sway and mutter refuse or dislike root) need their own runtime folder.
+    """
+    root.chmod(0o755)
+    runtime_dir = root / "runtime"
+    runtime_dir.mkdir(mode=0o700)
+    if chown:
+        os.chown(runtime_dir, NOBODY, NOBODY)
+    return runtime_dir
+
+
 @contextmanager
 def running_sway(background: Path) -> Iterator[Sway]:
     """A headless sway drawing ``background`` until the block ends."""
     with tempfile.TemporaryDirectory(prefix="vinova-sway-") as folder:
         root = Path(folder)
-        root.chmod(0o755)
-        runtime_dir = root / "runtime"
-        runtime_dir.mkdir(mode=0o700)
-        os.chown(runtime_dir, NOBODY, NOBODY)
+        runtime_dir = nobody_runtime_dir(root)
         picture = root / "background.png"
         shutil.copyfile(background, picture)
         picture.chmod(0o644)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from dbus_support import dbus_daemon_missing, name_has_owner, running_session_bus, stop_process_group
 from support import wait_until
+from wayland_support import NOBODY, nobody_runtime_dir
 
 from agent.adapters.dbus_bus import BusConnection
 from agent.adapters.desktop_dbus import (
@@ -39,7 +40,6 @@ pytestmark = [
                        reason="setpriv (util-linux) is not installed"),
 ]
 
-NOBODY = 65534
 REMOTE_DESKTOP = "org.gnome.Mutter.RemoteDesktop"
 REMOTE_SESSION = "org.gnome.Mutter.RemoteDesktop.Session"
 MUTTER_COMMAND = ("mutter", "--headless", "--wayland", "--no-x11", "--virtual-monitor", "1920x1080")
@@ -93,12 +93,8 @@ def running_mutter(address: str) -> Iterator[Mutter]:
     """Headless mutter (as nobody, private XDG_RUNTIME_DIR) until the block ends."""
     with tempfile.TemporaryDirectory(prefix="vinova-mutter-") as folder:
         root = Path(folder)
-        root.chmod(0o755)
-        runtime_dir = root / "runtime"
-        runtime_dir.mkdir(mode=0o700)
         as_root = os.geteuid() == 0
-        if as_root:
-            os.chown(runtime_dir, NOBODY, NOBODY)
+        runtime_dir = nobody_runtime_dir(root, chown=as_root)
         # As root, mutter runs as nobody (as a desktop would: not as root); otherwise as the current user.
         drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if as_root else []
         environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
