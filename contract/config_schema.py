@@ -123,6 +123,15 @@ def _field_error(spec: FieldSpec, value: Any) -> str | None:
     return None if isinstance(value, spec.kind) else f"must be of type {spec.kind.__name__}"
 
 
+def _field_name(key: object) -> str:
+    """An unknown key as it may be shown and logged: control characters and lone surrogates escaped.
+
+    The key comes from whoever sent the config; a lone surrogate cannot be written to a UTF-8 log.
+    """
+    text = str(key)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def validate_config(values: Mapping[str, Any], *, partial: bool = True) -> dict[str, Any]:
     """Check ``values`` against the schema and return them; raise ConfigError naming every bad field.
 
@@ -135,7 +144,7 @@ def validate_config(values: Mapping[str, Any], *, partial: bool = True) -> dict[
     for key, value in values.items():
         spec = SCHEMA_BY_NAME.get(key)
         if spec is None:
-            errors[str(key)] = "unknown setting"
+            errors[_field_name(key)] = "unknown setting"
             continue
         message = _field_error(spec, value)
         if message is not None:
@@ -161,7 +170,7 @@ def validate_overrides(values: Mapping[str, Any]) -> dict[str, Any]:
         errors.update(exc.errors)
     for key, value in values.items():
         if value is None and key not in SCHEMA_BY_NAME:
-            errors[str(key)] = "unknown setting"
+            errors[_field_name(key)] = "unknown setting"
     if errors:
         raise ConfigError(errors)
     return dict(values)
