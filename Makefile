@@ -52,9 +52,9 @@ lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-## unit: the fast loop — every test that needs no X server, browser or other real part
+## unit: the fast loop — every test that needs no X server, browser or other real part, on two workers
 unit: $(VENV)/.dev-deps
-	$(PY) -m pytest -q -m "not integration" --ignore=tests/integration
+	$(PY) -m pytest -q -n 2 -m "not integration" --ignore=tests/integration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
