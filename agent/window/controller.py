@@ -89,6 +89,7 @@ class VinovaApp:
             sign_out=self.sign_out, quit_now=self.close, tray_factory=tray_factory,
             signed_in=lambda: self.agent is not None and self.current_view is self.main_view)
         root.protocol("WM_DELETE_WINDOW", self.keeper.close_requested)
+        root.bind("<Map>", self._mapped, add="+")
         root.bind_all("<Control-q>", lambda _event: self.close())
         # Alt+P and Alt+S press the underlined Pause/Resume and Sign out buttons of the main window.
         root.bind_all("<Alt-p>", lambda _event: self._main_shortcut(self.toggle_pause))
@@ -356,9 +357,17 @@ class VinovaApp:
     def refresh_main(self) -> None:
         """Re-read the engine's state into the main window (once a second)."""
         agent = self.agent
-        if agent is not None and not self.closed:
-            self.presenter.refresh(agent)
+        if agent is None or self.closed:
+            return
+        visible = self.root.state() == "normal"  # withdrawn to the tray or iconified: no widget work
+        self.presenter.refresh(agent, visible=visible)
+        if visible:
             self.employee_side.refresh(agent)
+
+    def _mapped(self, event: tk.Event[tk.Misc]) -> None:
+        """The window is shown again (tray, another start, de-iconified): fill it at once."""
+        if event.widget is self.root and self.current_view is self.main_view:
+            self.refresh_main()
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:

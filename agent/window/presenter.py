@@ -73,19 +73,26 @@ class MainPresenter:
         self._tray_state = None
         self.view.reset(username, server_url)
 
-    def refresh(self, agent: Agent) -> None:
-        """Status, clocks, today's activity and uploads (once a second and after user actions)."""
+    def refresh(self, agent: Agent, *, visible: bool = True) -> None:
+        """Status, clocks, today's activity and uploads (once a second and after user actions).
+
+        While the window is hidden (``visible`` false) only the tray's state and the minute summary
+        are kept up; the view is filled again at once when the window is shown.
+        """
         status = agent.status()
         uploads: UploadStatus | None = agent.uploads.status() if agent.uploads is not None else None
         key, text = describe_status(status, uploads, paused=agent.paused)
-        self.view.show_status(key, text)
-        if self.is_shown() and key != self._last_status_key:
-            self._last_status_key = key
-            self.set_title(text.split(" (")[0])
         if self._tray_state != (key, text, agent.paused):
             self._tray_state = (key, text, agent.paused)
             self.show_tray_state(key, text, agent.paused)
         now = time_manager.utc_now()
+        if not visible:
+            self._log_minute_summary(int(now.timestamp() // SECONDS_PER_MINUTE), agent.tracker.totals_between)
+            return
+        self.view.show_status(key, text)
+        if self.is_shown() and key != self._last_status_key:
+            self._last_status_key = key
+            self.set_title(text.split(" (")[0])
         self.view.show_clock(clock_text(now, status.config.timezone))
         totals = agent.tracker.today_totals()
         self.view.show_today(totals, agent.tracker.slot_activity_percent())

@@ -135,7 +135,11 @@ def test_the_close_button_hides_to_the_tray_tracking_goes_on_and_the_notice_come
     _close_button(app)
     assert app.root.state() == "withdrawn" and app.keeper.open_dialog is None  # said once only
     agent.tracker.on_key_press()
-    pump_until(app.root, lambda: app.main_view.keys_today.get() == "1", message="counting while hidden")
+    pump_until(app.root, lambda: agent.tracker.today_totals().keys == 1, message="counting while hidden")
+    app.refresh_main()
+    assert app.main_view.keys_today.get() != "1", "a hidden window skips its widget updates"
+    trays[0].press("open_window")
+    pump_until(app.root, lambda: app.main_view.keys_today.get() == "1", message="the count at once on show")
 
 
 def test_a_later_start_remembers_the_notice_was_shown(root: tk.Tk, settings: AgentSettings) -> None:
