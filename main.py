@@ -97,7 +97,8 @@ def setup_logging(agent_dir: Path, level: str, console: TextIO | None = sys.stdo
     log_file.chmod(0o600)
     formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     file_handler = logging.handlers.RotatingFileHandler(
-        log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT, encoding="utf-8"
+        log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT, encoding="utf-8",
+        errors="backslashreplace",  # text from elsewhere (a lone surrogate) never costs a log line
     )
     file_handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -86,8 +86,8 @@ class MainPresenter:
             self._tray_state = (key, text, agent.paused)
             self.show_tray_state(key, text, agent.paused)
         now = time_manager.utc_now()
+        self._log_minute_summary(int(now.timestamp() // SECONDS_PER_MINUTE), agent.tracker.totals_between)
         if not visible:
-            self._log_minute_summary(int(now.timestamp() // SECONDS_PER_MINUTE), agent.tracker.totals_between)
             return
         self.view.show_status(key, text)
         if self.is_shown() and key != self._last_status_key:
@@ -100,7 +100,6 @@ class MainPresenter:
         self.view.show_uploads(uploads, status.samples_waiting, self.time_text)
         delivery = agent.delivery
         self.view.show_set_aside(delivery.set_aside_count(), delivery.set_aside_reasons(), delivery.unsaved)
-        self._log_minute_summary(int(now.timestamp() // SECONDS_PER_MINUTE), agent.tracker.totals_between)
         captures = agent.captures
         record = getattr(captures, "last_capture", None) if captures is not None else None
         if record is not None and record.key != self._last_preview_key:
