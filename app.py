@@ -147,6 +147,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     @app.before_request
     def start_request() -> None:
         g.request_id = uuid.uuid4().hex[:12]
+        # A request whose client gave up while it waited its turn (an overloaded node) is not served:
+        # its answer would go nowhere, and the work would delay the requests still waiting.
+        client_gone = request.environ.get("waitress.client_disconnected")
+        if client_gone is not None and client_gone():
+            raise RequestRefused("the client closed the connection before its turn", status=503,
+                                 code="client_gone")
         length = request.content_length
         # Screenshot uploads have their own, signed size cap (server/api/screenshots.receive_local).
         is_upload = request.method == "PUT" and request.path.startswith(LOCAL_URL_BASE)
@@ -183,6 +189,24 @@ def configure_logging(level: str = "INFO") -> None:
 CONNECTION_LIMIT = 4096
 
 
+def serve_options(trusted_proxies: int) -> dict[str, Any]:
+    """waitress's settings for a node (``python app.py``), shared with the tests of an overloaded node."""
+    return {
+        "threads": 8,
+        # waitress deletes X-Forwarded-* headers unless told otherwise; with trusted proxies ProxyFix
+        # (create_app) reads exactly VINOVA_TRUSTED_PROXIES hops of them, so waitress must pass them on.
+        "clear_untrusted_proxy_headers": trusted_proxies == 0,
+        # Agents keep their connection open between calls a minute apart: waitress's default of 100
+        # connections (and select(), which stops near 1,024 sockets) would lock the rest out.
+        "connection_limit": CONNECTION_LIMIT,
+        "asyncore_use_poll": True,
+        # Keep reading a connection whose request waits for a thread, so a client that gave up (its
+        # timeout passed while the node was overloaded) is seen and its request dropped (start_request):
+        # without it the node serves every abandoned request late and never catches up.
+        "channel_request_lookahead": 1,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the app with waitress (or Flask's dev server with --debug)."""
     parser = argparse.ArgumentParser(description="Vinova config server")
@@ -206,14 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     import waitress
 
-    # waitress deletes X-Forwarded-* headers unless told otherwise; with trusted proxies ProxyFix
-    # (create_app) reads exactly VINOVA_TRUSTED_PROXIES hops of them, so waitress must pass them on.
-    keep_proxy_headers = services_of(app).settings.trusted_proxies > 0
-    # Agents keep their connection open between calls a minute apart: waitress's default of 100
-    # connections (and select(), which stops near 1,024 sockets) would lock the rest out.
-    waitress.serve(app, host=arguments.host, port=arguments.port, threads=8,
-                   clear_untrusted_proxy_headers=not keep_proxy_headers,
-                   connection_limit=CONNECTION_LIMIT, asyncore_use_poll=True)
+    waitress.serve(app, host=arguments.host, port=arguments.port,
+                   **serve_options(services_of(app).settings.trusted_proxies))
 
 
 if __name__ == "__main__":
