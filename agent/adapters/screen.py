@@ -23,6 +23,7 @@ from agent.adapters.monitors import (
     x11_monitors,
 )
 from agent.adapters.session import GNOME, KDE, detect_session
+from agent.adapters.x11_grab import band_format, grab_monitors
 from contract.errors import CaptureFailed
 
 logger = logging.getLogger(__name__)
@@ -87,54 +88,62 @@ class _LayoutLog:
 
 
 class X11MonitorGrabber:
-    """The X root grabbed once (Pillow, XCB) and cut along the RandR monitors read just before."""
+    """Each RandR monitor (read at every capture) grabbed into its own image over one X connection.
+
+    The pixels come a band at a time (:mod:`agent.adapters.x11_grab`); a server with an unusual pixel
+    layout is grabbed whole by Pillow (XCB) and cut.
+    """
 
     def __init__(self, display: str | None = None) -> None:
         self.display = display
         self._layout = _LayoutLog()
         self._geometry_failure_said = False
 
-    def monitors(self) -> list[Monitor] | None:
-        """The X server's monitors now; None (said once) when the geometry cannot be read."""
+    def __call__(self) -> list[MonitorImage]:
         from Xlib import display as xdisplay
         from Xlib import error as xerror
 
-        name = self.display or os.environ.get("DISPLAY")
+        failures = (xerror.XError, xerror.DisplayError, xerror.ConnectionClosedError, OSError)
         try:
-            connection = xdisplay.Display(name)
-        except (xerror.DisplayError, xerror.ConnectionClosedError, OSError) as exc:
-            self._no_geometry(exc)
-            return None
+            connection = xdisplay.Display(self.display or os.environ.get("DISPLAY"))
+        except failures as exc:
+            raise CaptureFailed(f"the screen could not be grabbed: {exc}") from exc
         try:
-            found = x11_monitors(connection)
-        except (xerror.XError, xerror.ConnectionClosedError, OSError) as exc:
-            self._no_geometry(exc)
-            return None
+            monitors = self._monitors(connection)
+            raw_mode = band_format(connection)
+            if raw_mode is None:
+                images = self._pillow(monitors)
+            else:
+                images = grab_monitors(connection, monitors, raw_mode)
+        except failures as exc:
+            raise CaptureFailed(f"the screen could not be grabbed: {exc}") from exc
         finally:
             try:
                 connection.close()
             except Exception:  # closing a connection the server already dropped
                 logger.debug("closing the X connection failed", exc_info=True)
+        self._layout.seen(images)
+        return images
+
+    def _monitors(self, connection: Any) -> list[Monitor]:
+        """The X server's monitors now; none (said once) when the geometry cannot be read."""
+        from Xlib import error as xerror
+
+        try:
+            found = x11_monitors(connection)
+        except (xerror.XError, xerror.ConnectionClosedError, OSError) as exc:
+            (logger.debug if self._geometry_failure_said else logger.warning)(
+                "the monitors' layout cannot be read (%s); the whole screen is one image", exc
+            )
+            self._geometry_failure_said = True
+            return []
         self._geometry_failure_said = False
         return found
 
-    def _no_geometry(self, exc: BaseException) -> None:
-        (logger.debug if self._geometry_failure_said else logger.warning)(
-            "the monitors' layout cannot be read (%s); the whole screen is one image", exc
-        )
-        self._geometry_failure_said = True
-        return None
-
-    def __call__(self) -> list[MonitorImage]:
+    def _pillow(self, monitors: list[Monitor]) -> list[MonitorImage]:
         from PIL import ImageGrab
 
-        try:
-            desktop = _rgb(ImageGrab.grab(xdisplay=self.display))
-        except OSError as exc:
-            raise CaptureFailed(f"the screen could not be grabbed: {exc}") from exc
-        images = cut_monitors(desktop, self.monitors() or [])
-        self._layout.seen(images)
-        return images
+        return cut_monitors(_rgb(ImageGrab.grab(xdisplay=self.display)), monitors)
 
 
 class WindowsMonitorGrabber:

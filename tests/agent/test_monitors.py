@@ -330,3 +330,21 @@ def test_each_monitor_s_image_is_blurred_on_its_own(store: CaptureStore) -> None
         with Image.open(record.path) as image:
             row = image.convert("L").crop((150, 100, 170, 101)).tobytes()
         assert len([value for value in row if 40 < value < 215]) >= 4  # the edge is a ramp now, not a step
+
+
+def fake_x_server(depth: int, bits_per_pixel: int, byte_order: int) -> Any:
+    formats = [SimpleNamespace(depth=1, bits_per_pixel=1, scanline_pad=32),
+               SimpleNamespace(depth=depth, bits_per_pixel=bits_per_pixel, scanline_pad=32)]
+    info = SimpleNamespace(pixmap_formats=formats, image_byte_order=byte_order)
+    screen = SimpleNamespace(root_depth=depth)
+    return SimpleNamespace(screen=lambda: screen, display=SimpleNamespace(info=info))
+
+
+def test_the_banded_x11_grab_reads_only_24_bit_pixels_in_32_bits_in_either_byte_order() -> None:
+    from agent.adapters.x11_grab import band_format
+
+    assert band_format(fake_x_server(24, 32, 0)) == "BGRX"  # LSBFirst, as x86 servers give
+    assert band_format(fake_x_server(24, 32, 1)) == "XRGB"  # MSBFirst
+    assert band_format(fake_x_server(16, 16, 0)) is None  # Pillow's grab then
+    assert band_format(fake_x_server(24, 24, 0)) is None  # packed 3-byte pixels
+    assert band_format(fake_x_server(30, 32, 0)) is None  # a 10-bit deep-colour server

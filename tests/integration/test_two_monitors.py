@@ -98,6 +98,32 @@ def test_a_monitor_added_or_removed_shows_at_the_next_grab(painted_display: XDis
     assert [shot.image.size for shot in grab()] == [(1920, 1080)]  # the output's own monitor is back
 
 
+def test_the_banded_grab_is_pillows_grab_pixel_for_pixel_and_a_rare_layout_falls_back(
+    painted_display: XDisplay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import ImageChops
+
+    from agent.adapters import screen, x11_grab
+
+    whole = choose_grabber(painted_display.name)()  # Pillow's grab of the root (XCB)
+    # Bands of 7 rows: 1,080 is no multiple of 7, so the last band is a short one.
+    monkeypatch.setattr(x11_grab, "BAND_BYTES", 4 * 1920 * 7 + 5)
+    split_in_two(painted_display)
+    try:
+        left, right = X11MonitorGrabber(painted_display.name)()
+        assert ImageChops.difference(left.image, whole.crop((0, 0, 960, 1080))).getbbox() is None
+        assert ImageChops.difference(right.image, whole.crop((960, 0, 1920, 1080))).getbbox() is None
+        assert left.image.mode == right.image.mode == "RGB"
+        monkeypatch.setattr(screen, "band_format", lambda connection: None)  # e.g. a 16-bit server
+        fallback = X11MonitorGrabber(painted_display.name)()
+        assert [(shot.monitor, shot.image.size) for shot in fallback] == [(0, (960, 1080)), (1, (960, 1080))]
+        assert ImageChops.difference(fallback[1].image, right.image).getbbox() is None
+    finally:
+        for name in ("R", "L"):
+            subprocess.run(["xrandr", "--display", painted_display.name, "--delmonitor", name],
+                           capture_output=True, check=False, timeout=20)
+
+
 class Store:
     """The live server's admin view of ann's screenshots."""
 
