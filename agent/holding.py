@@ -21,7 +21,8 @@ from agent.spool_files import sidecar_path
 
 logger = logging.getLogger(__name__)
 
-# How often the holding thread looks for captures whose wait is over (real seconds).
+# How often the holding thread looks for captures whose wait is over (real seconds); with none held
+# it sleeps until one is.
 HOLD_CHECK_SECONDS = 0.25
 
 
@@ -88,6 +89,7 @@ class HoldBack:
         """Keep ``record`` until its wait is over, then release it."""
         with self._condition:
             self._held[record.capture_id] = record.taken_at
+            self._condition.notify_all()
 
     def forget(self, capture_id: int) -> None:
         """Stop holding a capture (it was deleted)."""
@@ -123,7 +125,8 @@ class HoldBack:
     def _run(self) -> None:
         while True:
             with self._condition:
-                self._condition.wait(HOLD_CHECK_SECONDS)
+                if not self._stopping:
+                    self._condition.wait(HOLD_CHECK_SECONDS if self._held else None)
                 if self._stopping:
                     return
                 delay = timedelta(seconds=self._delay_seconds)

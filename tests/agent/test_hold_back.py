@@ -201,3 +201,29 @@ def test_recovery_removes_a_file_left_by_a_crash_during_a_deletion(store: Captur
     assert queued == [] and not record.path.exists() and not sidecar_path(record.path).exists()
     assert store.spool_bytes() == 0
     assert [item.capture_id for item in store.with_status(WITHHELD)] == [record.capture_id]
+
+
+def test_the_holding_thread_sleeps_until_a_capture_is_held_and_stops_at_once(store: CaptureStore) -> None:
+    from agent.holding import HoldBack
+
+    readings: list[int] = []
+    clock = FakeClock()
+
+    def counted_clock() -> Any:
+        readings.append(1)
+        return clock.wall()
+
+    released: list[int] = []
+    holding = HoldBack(store, counted_clock, released.append, delay_seconds=60)
+    holding.start()
+    thread = holding._thread
+    assert thread is not None
+    holding.stop(5)  # at once after start: the thread must not sleep through the stop
+    assert not thread.is_alive()
+    holding.start()
+    record = add_capture(store, 1)
+    holding.hold(record)  # the sleeping thread wakes for it and releases it once its wait is over
+    wait_until(lambda: readings, 5, message="the holding thread woken by a held capture")
+    clock.advance(3600)
+    wait_until(lambda: released == [record.capture_id], 5, message="the held capture released")
+    holding.stop(5)
