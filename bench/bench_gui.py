@@ -2,10 +2,16 @@
 """The desktop app's cost: average CPU % of one core and peak RSS while it tracks.
 
 Runs the real ``main.py`` (window, input listeners, captures every 60 s, uploads) under its own
-Xvfb against a local server, with xdotool typing at 5 keys/s, for ``--minutes`` (default 10).
+Xvfb against a local server, with xdotool typing at 5 keys/s into another program's window (a Tk text
+box: the person works in their own apps, not in Vinova's window), for ``--minutes`` (default 10).
 The server runs in this process, so only the agent's own work is measured.
 
     .venv/bin/python bench/bench_gui.py --minutes 10
+    .venv/bin/python bench/bench_gui.py --minutes 5 --tray --hidden --capture-interval 300
+
+``--hidden`` closes the window once tracking (WM_DELETE_WINDOW, as a window manager's close button):
+with ``--tray`` it waits in the tray, as the installed app mostly runs. ``--capture-interval`` sets the
+organisation's screenshot interval (the product's default is 300 s; 60 s is the heavier case).
 
 ``--report PATH`` starts the agent through ``bench/profile_agent.py``, which writes the imported
 modules and ``smaps_rollup`` to PATH when the agent exits; with ``--tracemalloc`` also the top
@@ -42,6 +48,35 @@ from agent.session import SavedSession, save_session
 PASSWORD = "bench password 1"
 KEYS_PER_SECOND = 5
 CAPTURE_INTERVAL_SECONDS = 60
+# The person's own program, which the typing goes to (undecorated: there is no window manager).
+WORK_WINDOW = """
+import sys, tkinter
+root = tkinter.Tk()
+root.title("Work")
+root.geometry("700x400+1200+650")
+text = tkinter.Text(root)
+text.pack(fill="both", expand=True)
+text.focus_set()
+root.mainloop()
+"""
+
+
+def close_window(display: str, window: int) -> None:
+    """What a window manager does for the close button: WM_DELETE_WINDOW through WM_PROTOCOLS."""
+    from Xlib import X
+    from Xlib import display as xdisplay
+    from Xlib.protocol import event
+
+    connection = xdisplay.Display(display)
+    try:
+        target = connection.create_resource_object("window", window)
+        message = event.ClientMessage(window=target, client_type=connection.intern_atom("WM_PROTOCOLS"),
+                                      data=(32, [connection.intern_atom("WM_DELETE_WINDOW"), X.CurrentTime,
+                                                 0, 0, 0]))
+        target.send_event(message, event_mask=X.NoEventMask)
+        connection.sync()
+    finally:
+        connection.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -64,20 +99,31 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     return process, display
 
 
+def find_window(display: str, pattern: str) -> int | None:
+    """The first window whose name matches ``pattern`` (xdotool's regular expression), or None."""
+    found = subprocess.run(["xdotool", "search", "--name", pattern], capture_output=True, text=True,
+                           env={**os.environ, "DISPLAY": display})
+    windows = found.stdout.split()
+    return int(windows[0]) if windows else None
+
+
 def window_title(display: str) -> str:
-    env = {**os.environ, "DISPLAY": display}
-    found = subprocess.run(["xdotool", "search", "--name", "^Vinova"], capture_output=True, text=True,
-                           env=env)
-    for window in found.stdout.split():
-        name = subprocess.run(["xdotool", "getwindowname", window], capture_output=True, text=True, env=env)
-        return name.stdout.strip()
-    return ""
+    window = find_window(display, "^Vinova")
+    if window is None:
+        return ""
+    name = subprocess.run(["xdotool", "getwindowname", str(window)], capture_output=True, text=True,
+                          env={**os.environ, "DISPLAY": display})
+    return name.stdout.strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--tray", action="store_true", help="run trayer on the display: the icon docks")
+    parser.add_argument("--hidden", action="store_true",
+                        help="close the window once tracking (to the tray with --tray, else minimised)")
+    parser.add_argument("--capture-interval", type=int, default=CAPTURE_INTERVAL_SECONDS,
+                        help=f"the screenshot interval in seconds (default {CAPTURE_INTERVAL_SECONDS})")
     parser.add_argument("--report", type=Path, help="write the agent's modules and memory map here at exit")
     parser.add_argument("--tracemalloc", action="store_true", help="with --report: top allocations too")
     arguments = parser.parse_args()
@@ -97,7 +143,7 @@ def main() -> None:
     outbox = work / "server-data"
     admin = sign_in(base_url, "boss", PASSWORD, lambda: latest_code(outbox, "boss@example.com"))
     requests.put(f"{base_url}/api/config", headers=bearer(admin), timeout=10,
-                 json={"screenshot_interval": CAPTURE_INTERVAL_SECONDS}).raise_for_status()
+                 json={"screenshot_interval": arguments.capture_interval}).raise_for_status()
     token = sign_in(base_url, "ann", PASSWORD, lambda: latest_code(outbox, "ann@example.com"))
     agent_dir = work / "agent"
     agent_dir.mkdir(mode=0o700)
@@ -113,8 +159,20 @@ def main() -> None:
     agent = subprocess.Popen([sys.executable, str(launcher)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     typist: subprocess.Popen[bytes] | None = None
+    work_window = subprocess.Popen([sys.executable, "-c", WORK_WINDOW], env=env)
     try:
         wait_for(lambda: window_title(display) == "Vinova — Tracking", 60, "the window to reach Tracking")
+        typed_into = wait_for(lambda: find_window(display, "^Work$"), 30, "the work window")
+        # No window manager: focus follows the pointer, so both go to the person's own window.
+        subprocess.run(["xdotool", "mousemove", "1500", "800", "windowfocus", "--sync", str(typed_into)],
+                       env=env, check=True, timeout=20)
+        if arguments.hidden:
+            vinova = find_window(display, "^Vinova")
+            assert vinova is not None
+            close_window(display, vinova)
+            wait_for(lambda: "IsViewable" not in subprocess.run(
+                ["xwininfo", "-id", str(vinova)], capture_output=True, text=True, env=env).stdout,
+                30, "the window hidden")
         measured = psutil.Process(agent.pid)
         key_count = int(duration_seconds * KEYS_PER_SECOND)
         text = ("the quick brown fox jumps over the lazy dog " * (key_count // 40 + 1))[:key_count]
@@ -141,7 +199,8 @@ def main() -> None:
         print(f"load average (1, 5, 15 min): at start {', '.join(f'{v:.2f}' for v in load_before)}; "
               f"at end {', '.join(f'{v:.2f}' for v in load_after)}")
         print(f"run: {wall / 60:.1f} min, typing {KEYS_PER_SECOND} keys/s, "
-              f"capture every {CAPTURE_INTERVAL_SECONDS} s, tray {'on (trayer)' if tray else 'off'}")
+              f"capture every {arguments.capture_interval} s, tray {'on (trayer)' if tray else 'off'}, "
+              f"window {'closed' if arguments.hidden else 'shown'}")
         print(f"agent CPU: {100 * cpu_seconds / wall:.2f} % of one core on average ({cpu_seconds:.1f} s)")
         print(f"agent peak RSS: {max(peak_rss, high_water) / 1_048_576:.1f} MB "
               f"(sampled max {peak_rss / 1_048_576:.1f} MB, VmHWM {high_water / 1_048_576:.1f} MB)")
@@ -152,6 +211,8 @@ def main() -> None:
             wait_for(lambda: arguments.report.exists(), 60, "the agent's memory report")
             print(f"memory report: {arguments.report}")
     finally:
+        work_window.kill()
+        work_window.wait(10)
         if typist is not None and typist.poll() is None:
             typist.terminate()
             typist.wait(5)
