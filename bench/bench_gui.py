@@ -41,6 +41,7 @@ sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 import psutil
 import requests
 from server_support import add_user, bearer, latest_code, make_app, sign_in
+from support import close_button
 from werkzeug.serving import make_server
 
 from agent.session import SavedSession, save_session
@@ -59,24 +60,6 @@ text.pack(fill="both", expand=True)
 text.focus_set()
 root.mainloop()
 """
-
-
-def close_window(display: str, window: int) -> None:
-    """What a window manager does for the close button: WM_DELETE_WINDOW through WM_PROTOCOLS."""
-    from Xlib import X
-    from Xlib import display as xdisplay
-    from Xlib.protocol import event
-
-    connection = xdisplay.Display(display)
-    try:
-        target = connection.create_resource_object("window", window)
-        message = event.ClientMessage(window=target, client_type=connection.intern_atom("WM_PROTOCOLS"),
-                                      data=(32, [connection.intern_atom("WM_DELETE_WINDOW"), X.CurrentTime,
-                                                 0, 0, 0]))
-        target.send_event(message, event_mask=X.NoEventMask)
-        connection.sync()
-    finally:
-        connection.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -169,7 +152,7 @@ def main() -> None:
         if arguments.hidden:
             vinova = find_window(display, "^Vinova")
             assert vinova is not None
-            close_window(display, vinova)
+            close_button(display, vinova)
             wait_for(lambda: "IsViewable" not in subprocess.run(
                 ["xwininfo", "-id", str(vinova)], capture_output=True, text=True, env=env).stdout,
                 30, "the window hidden")

@@ -101,3 +101,22 @@ def running_chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def close_button(display_name: str, window: int) -> None:
+    """What a window manager does for the close button: WM_DELETE_WINDOW through WM_PROTOCOLS."""
+    from Xlib import X
+    from Xlib import display as xdisplay
+    from Xlib.protocol import event
+
+    connection = xdisplay.Display(display_name)
+    try:
+        target = connection.create_resource_object("window", window)
+        protocols = connection.intern_atom("WM_PROTOCOLS")
+        delete = connection.intern_atom("WM_DELETE_WINDOW")
+        message = event.ClientMessage(window=target, client_type=protocols, data=(32, [delete, X.CurrentTime,
+                                                                                      0, 0, 0]))
+        target.send_event(message, event_mask=X.NoEventMask)
+        connection.sync()
+    finally:
+        connection.close()

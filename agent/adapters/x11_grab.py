@@ -31,8 +31,8 @@ def band_format(connection: Any) -> str | None:
     screen = connection.screen()
     depth = int(screen.root_depth)
     info = connection.display.info
-    formats = {int(f.depth): (int(f.bits_per_pixel), int(f.scanline_pad)) for f in info.pixmap_formats}
-    if depth != 24 or formats.get(depth, (0, 0))[0] != 32:
+    bits_per_pixel = {int(f.depth): int(f.bits_per_pixel) for f in info.pixmap_formats}
+    if depth != 24 or bits_per_pixel.get(depth) != 32:  # 32-bit pixels: rows need no padding
         return None
     return "BGRX" if int(info.image_byte_order) == _LSB_FIRST else "XRGB"
 

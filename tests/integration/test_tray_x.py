@@ -27,7 +27,7 @@ import pytest
 import requests
 from conftest import XDisplay, running_smtp, running_xvfb
 from server_support import add_user, bearer, latest_code, make_app, sign_in, smtp_settings
-from support import free_port, live_server, port_open, wait_until
+from support import close_button, free_port, live_server, port_open, wait_until
 
 from agent.window.look import STATUS_COLOURS
 
@@ -216,25 +216,6 @@ def colour_of(key: str) -> tuple[int, int, int]:
     return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
 
 
-def close_button(desk: Desk, window: str) -> None:
-    """What a window manager does for the close button: WM_DELETE_WINDOW through WM_PROTOCOLS."""
-    from Xlib import X
-    from Xlib import display as xdisplay
-    from Xlib.protocol import event
-
-    connection = xdisplay.Display(desk.display.name)
-    try:
-        target = connection.create_resource_object("window", int(window))
-        protocols = connection.intern_atom("WM_PROTOCOLS")
-        delete = connection.intern_atom("WM_DELETE_WINDOW")
-        message = event.ClientMessage(window=target, client_type=protocols, data=(32, [delete, X.CurrentTime,
-                                                                                      0, 0, 0]))
-        target.send_event(message, event_mask=X.NoEventMask)
-        connection.sync()
-    finally:
-        connection.close()
-
-
 def map_state(desk: Desk, window: str) -> str:
     found = re.search(r"Map State: (\w+)", desk.x("xwininfo", "-id", window))
     return found.group(1) if found else ""
@@ -304,7 +285,7 @@ def test_closing_the_window_hides_it_and_keys_typed_afterwards_reach_the_server(
     window = app.window()
     assert window is not None
     closed_at = datetime.now(UTC)
-    close_button(desk, window)
+    close_button(desk.display.name, int(window))
     wait_until(lambda: map_state(desk, window) == "IsUnMapped", timeout=10, message="the window hidden")
     assert app.process.poll() is None, "Vinova still runs"
     notice = wait_until(lambda: desk.x("xdotool", "search", "--name", "still running").split(), timeout=10,

@@ -53,13 +53,18 @@ def one_thread_node(server: Server) -> Iterator[tuple[Any, threading.Event, thre
         thread.join(10)
 
 
-def activity_request(host: str, port: int, token: str, minute: str, device: str) -> bytes:
-    body = json.dumps({"device": {"id": device, "name": "pc"}, "samples": [
+def minute_body(minute: str, device: str) -> dict[str, Any]:
+    return {"device": {"id": device, "name": "pc"}, "samples": [
         {"minute_start": minute, "active_seconds": 30, "keys": 5, "clicks": 1, "scrolls": 0,
-         "mouse_px": 10, "state": "tracking", "timezone": "UTC", "utc_offset_minutes": 0}]}).encode()
+         "mouse_px": 10, "state": "tracking", "timezone": "UTC", "utc_offset_minutes": 0}]}
+
+
+def raw_post(host: str, port: int, token: str, body: dict[str, Any]) -> bytes:
+    """``POST /activity`` as bytes on the wire, for a client that sends and then hangs up."""
+    data = json.dumps(body).encode()
     head = (f"POST /activity HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
-    return head.encode() + body
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
+    return head.encode() + data
 
 
 def minutes_stored(server: Server) -> int:
@@ -87,7 +92,7 @@ def test_a_request_whose_client_gave_up_while_it_waited_is_dropped_and_the_next_
     holding = waiting_channels()
     assert len(holding) == 1
     with socket.create_connection((host, port), timeout=10) as gone:
-        gone.sendall(activity_request(host, port, token, minute.isoformat(), "a" * 32))
+        gone.sendall(raw_post(host, port, token, minute_body(minute.isoformat(), "a" * 32)))
         wait_until(lambda: len(waiting_channels()) == 2, 10, message="the minute read, waiting")
     # waitress keeps reading the waiting connection (channel_request_lookahead), sees it close, drops it.
     wait_until(lambda: waiting_channels() == holding, 10, message="the node saw the client leave")
@@ -97,7 +102,7 @@ def test_a_request_whose_client_gave_up_while_it_waited_is_dropped_and_the_next_
     # A client still waiting is served as before (the one thread takes requests in order, so by its
     # answer the abandoned request has had its turn).
     later = (minute + timedelta(minutes=1)).isoformat()
-    answer = requests.post(f"{base}/activity", headers=bearer(token), timeout=30, json=json.loads(
-        activity_request(host, port, token, later, "b" * 32).split(b"\r\n\r\n", 1)[1]))
+    answer = requests.post(f"{base}/activity", headers=bearer(token), timeout=30,
+                           json=minute_body(later, "b" * 32))
     assert answer.status_code in (200, 201), answer.text
     assert minutes_stored(server) == 1, "only the minute of the client that waited is stored"
