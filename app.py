@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -54,6 +55,7 @@ _HTTP_CODES = {
     429: "too_many_attempts",
 }
 _THROTTLE_CODES = {"too_many_attempts", "challenge_locked", "resend_too_soon"}
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -99,6 +101,20 @@ def _register_error_handlers(app: Flask) -> None:
         logger.error("request %s %s %s failed", request_id, request.method, request.path, exc_info=error)
         return error_response(RequestRefused(
             f"internal error, request id {request_id}", status=500, code="internal_error"
+        ))
+
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(error: DBAPIError) -> Response:
+        # A connection that broke in use (the database restarted, the network dropped it) or a database
+        # that refuses: the transaction was not committed and the pool replaces the connection, so the
+        # same request can succeed when retried. Any other database error is a bug (500).
+        if not (error.connection_invalidated or isinstance(error, OperationalError)):
+            return handle_unexpected(error)
+        logger.warning("request %s %s %s: the database failed (%s)", g.get("request_id", "-"),
+                       request.method, request.path, type(error.orig).__name__)
+        return error_response(RequestRefused(
+            "the database is unavailable; try again shortly", status=503, code="database_unavailable",
+            retry_after_seconds=DATABASE_RETRY_AFTER_SECONDS,
         ))
 
 
