@@ -67,6 +67,7 @@ API_CODES: Mapping[str, Outcome] = MappingProxyType({
     "already_registered": DONE,
     "internal_error": RETRY,
     "mail_unavailable": RETRY,
+    "database_unavailable": RETRY,
 })
 
 # What an object store answers to a PUT: S3's XML ``<Code>`` and the server's local store's JSON code.

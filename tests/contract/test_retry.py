@@ -27,6 +27,7 @@ from contract.retry import (
         (500, "internal_error", RETRY),
         (502, None, RETRY),
         (503, "mail_unavailable", RETRY),
+        (503, "database_unavailable", RETRY),
         (503, "validation_error", RETRY),  # a 5xx is retried whatever its body says
         (408, None, RETRY),
         (429, None, RETRY),
