@@ -137,19 +137,19 @@ def register() -> tuple[Response, int]:
         json_body(), username=principal.username, prefix=context.object_store.prefix,
         max_bytes=_max_upload_bytes(),
     )
-    stored_size = context.object_store.object_size(registration.key)
-    if stored_size is None:
+    # One look at the store (one HEAD on S3) for both the size and the checksum.
+    stored = context.object_store.stored_object(registration.key)
+    if stored is None:
         raise RequestRefused("upload the image before registering it", status=409, code="not_uploaded",
                              field="key")
-    if stored_size != registration.size_bytes:
+    if stored.size_bytes != registration.size_bytes:
         raise RequestRefused("size_bytes does not match the stored object", status=400,
                              code="validation_error", field="size_bytes")
     with context.database.read_session() as session:
         existing = screenshot_data.screenshot_id_by_key(session, registration.key)
     if existing is not None:
         return jsonify({"id": existing, "key": registration.key, "created": False}), 200
-    stored_sha256 = context.object_store.stored_sha256(registration.key)
-    if stored_sha256 is not None and stored_sha256 != registration.sha256:
+    if stored.sha256 is not None and stored.sha256 != registration.sha256:
         raise RequestRefused("sha256 does not match the stored object", status=400,
                              code="validation_error", field="sha256")
     with context.database.session() as session:

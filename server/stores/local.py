@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 from contract.errors import RequestRefused
 from contract.private_files import replacing
 from contract.screenshots import JPEG_CONTENT_TYPE, SHA256_HEX, SignedUpload, parse_key
-from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
+from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, StoredObject, as_utc
 
 LOCAL_URL_BASE = "/uploads/local/"
 _COPY_CHUNK_BYTES = 256 * 1024
@@ -298,16 +298,22 @@ class LocalObjectStore:
         except FileNotFoundError:
             return None
 
-    def stored_sha256(self, key: str) -> str | None:
-        """The file's sha256 (hex), or None when absent."""
+    def stored_object(self, key: str) -> StoredObject | None:
+        """The file's size and sha256 (read through once), or None when absent."""
         digest = hashlib.sha256()
         try:
             with self.path_for(key).open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
                 for chunk in iter(lambda: handle.read(_COPY_CHUNK_BYTES), b""):
                     digest.update(chunk)
         except FileNotFoundError:
             return None
-        return digest.hexdigest()
+        return StoredObject(size, digest.hexdigest())
+
+    def stored_sha256(self, key: str) -> str | None:
+        """The file's sha256 (hex), or None when absent."""
+        stored = self.stored_object(key)
+        return None if stored is None else stored.sha256
 
     def delete(self, key: str) -> None:
         """Remove the file (absent is fine)."""

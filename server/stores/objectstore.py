@@ -11,6 +11,7 @@ rules of ``POST /uploads/sign``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -18,6 +19,14 @@ from contract.screenshots import SignedUpload
 
 UPLOAD_EXPIRY_SECONDS = 900
 DOWNLOAD_EXPIRY_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What the store tells of a stored object: its size and, where the store keeps one, its sha256 (hex)."""
+
+    size_bytes: int
+    sha256: str | None
 
 
 class ObjectStore(Protocol):
@@ -43,6 +52,10 @@ class ObjectStore(Protocol):
 
     def presign_get(self, key: str, *, now: datetime, expires_seconds: int = DOWNLOAD_EXPIRY_SECONDS) -> str:
         """A short-lived GET link for an admin's browser."""
+        ...
+
+    def stored_object(self, key: str) -> StoredObject | None:
+        """The stored object's size and sha256 (where the store can tell it) in one look; None when absent."""
         ...
 
     def object_size(self, key: str) -> int | None:

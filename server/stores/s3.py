@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from contract.screenshots import JPEG_CONTENT_TYPE, SignedUpload
-from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, as_utc
+from server.stores.objectstore import DOWNLOAD_EXPIRY_SECONDS, UPLOAD_EXPIRY_SECONDS, StoredObject, as_utc
 
 CHECKSUM_HEADER = "x-amz-checksum-sha256"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredObject:
-    """What a HEAD tells of a stored object: its size and, where the store keeps one, its sha256 (hex)."""
-
-    size_bytes: int
-    sha256: str | None
 
 
 class S3ObjectStore:

@@ -184,9 +184,13 @@ def test_server_signed_mode_puts_into_a_real_s3_api_and_links_work(
             assert "X-Amz-Expires=900" in query and "content-type" in query.lower()
             put = requests.put(signed["url"], data=capture.data, headers=signed["headers"], timeout=10)
             assert put.status_code == 200
+            calls: list[str] = []  # what the server asks S3 while registering: one HEAD (size and checksum)
+            server.context.object_store.client.meta.events.register(  # type: ignore[attr-defined]
+                "before-call.s3", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[-1]))
             registered = requests.post(f"{url}/screenshots", json=capture.registration(),
                                        headers=server.headers("ann"), timeout=10)
             assert registered.status_code == 201
+            assert calls == ["HeadObject"]
             listing = requests.get(f"{url}/api/screenshots", params={"username": "ann", "date": "2026-11-25"},
                                    headers=server.headers("boss"), timeout=10).json()
         link = listing["screenshots"][0]["url"]
