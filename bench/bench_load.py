@@ -69,6 +69,7 @@ P99_LIMIT_MS = 250.0
 RENEW_SPREAD_S = RENEW_EVERY.total_seconds() - 10  # seeded tokens: last used within this many seconds
 SETTLE_S = 15.0  # requests that start in the first seconds of a step are not counted (cold start)
 SECRET_KEY = "bench-load-secret-key-" + "x" * 32
+SPEED_PROBE_LOOPS = 10_000_000  # ~1.0 s of one core on this VM when its host is quiet
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class StepResult:
     support_cpu_ms_per_request: dict[str, float]
     generator_cpu_percent: float
     load_average: float
+    speed_probe_s: float
 
     @property
     def passed(self) -> bool:
@@ -99,6 +101,19 @@ def percentile(ordered: list[float], fraction: float) -> float:
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def speed_probe() -> float:
+    """Seconds a fixed pure-Python loop takes now, printed with each step.
+
+    A busy host slows the VM's cores without this VM seeing it (its load average stays low): on
+    2026-12-03 the same loop took 1.0 s, then 1.1-1.8 s an hour later, and every figure moved with it.
+    """
+    started = time.perf_counter()
+    total = 0
+    for number in range(SPEED_PROBE_LOOPS):
+        total += number
+    return time.perf_counter() - started
 
 
 def seed_users(database_url: str, count: int) -> list[tuple[str, str]]:
@@ -199,6 +214,7 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
 async def run_step(target: Target, pairs: list[tuple[str, str]], agents: int, seconds: float,
                    keep_alive: bool = False) -> StepResult:
     """Run ``agents`` simulated agents for ``seconds``; figures from requests started after the settle."""
+    probe_s = speed_probe()
     stats = Stats()
     start = time.monotonic()
     stats.reset(start + SETTLE_S)
@@ -234,6 +250,7 @@ async def run_step(target: Target, pairs: list[tuple[str, str]], agents: int, se
                                     for name, used in support_used.items()},
         generator_cpu_percent=100 * generator_used / measured_s,
         load_average=os.getloadavg()[0],
+        speed_probe_s=probe_s,
     )
 
 
@@ -246,7 +263,8 @@ def describe(result: StepResult) -> str:
             f"{result.server_cpu_ms_per_request:.2f} ms/req ({result.server_cpu_percent:.0f} % of a core), "
             + "".join(f"{name} {value:.2f} ms/req, "
                       for name, value in result.support_cpu_ms_per_request.items())
-            + f"generator CPU {result.generator_cpu_percent:.0f} %, load {result.load_average:.2f} -> "
+            + f"generator CPU {result.generator_cpu_percent:.0f} %, load {result.load_average:.2f}, "
+            f"speed probe {result.speed_probe_s:.2f} s -> "
             f"{'pass' if result.passed else 'FAIL'}")
 
 
