@@ -38,6 +38,7 @@ defaults
     timeout client 30s
     timeout server 30s
     option httpchk GET /health
+    timeout check 10s  # as docs/deploy/haproxy.cfg: a saturated node answers its check late, not never
 frontend agents
     bind 127.0.0.1:{port}
     default_backend nodes
