@@ -69,7 +69,7 @@ P99_LIMIT_MS = 250.0
 RENEW_SPREAD_S = RENEW_EVERY.total_seconds() - 10  # seeded tokens: last used within this many seconds
 SETTLE_S = 15.0  # requests that start in the first seconds of a step are not counted (cold start)
 SECRET_KEY = "bench-load-secret-key-" + "x" * 32
-SPEED_PROBE_LOOPS = 10_000_000  # ~1.0 s of one core on this VM when its host is quiet
+SPEED_PROBE_LOOPS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ def speed_probe() -> float:
     """Seconds a fixed pure-Python loop takes now, printed with each step.
 
     A busy host slows the VM's cores without this VM seeing it (its load average stays low): on
-    2026-12-03 the same loop took 1.0 s, then 1.1-1.8 s an hour later, and every figure moved with it.
+    2026-12-03 the same loop took from 0.39 s to 1.8 s within two hours, and the figures moved with it;
+    runs are comparable only at similar probes.
     """
     started = time.perf_counter()
     total = 0
