@@ -39,6 +39,7 @@ defaults
     timeout server 30s
     option httpchk GET /health
     timeout check 10s  # as docs/deploy/haproxy.cfg: a saturated node answers its check late, not never
+    option abortonclose  # as docs/deploy/haproxy.cfg: a queued request whose agent gave up is dropped
 frontend agents
     bind 127.0.0.1:{port}
     default_backend nodes
