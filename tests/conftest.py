@@ -160,6 +160,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema's URL, for tests that need PostgreSQL itself (skipped without it)."""
+    base_url = os.environ.get(POSTGRES_ENV)
+    if not base_url:
+        pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV} (.ci/run sets it)")
+    with postgres_schema(base_url) as url:
+        yield url
+
+
 # --------------------------------------------------------------------------- S3 API server
 @dataclass
 class S3Server:

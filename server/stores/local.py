@@ -310,11 +310,6 @@ class LocalObjectStore:
             return None
         return StoredObject(size, digest.hexdigest())
 
-    def stored_sha256(self, key: str) -> str | None:
-        """The file's sha256 (hex), or None when absent."""
-        stored = self.stored_object(key)
-        return None if stored is None else stored.sha256
-
     def delete(self, key: str) -> None:
         """Remove the file (absent is fine)."""
         self.path_for(key).unlink(missing_ok=True)

@@ -62,10 +62,6 @@ class ObjectStore(Protocol):
         """The stored size in bytes, or None when the object is absent."""
         ...
 
-    def stored_sha256(self, key: str) -> str | None:
-        """The stored object's sha256 (hex) where the store can tell it, else None."""
-        ...
-
     def delete(self, key: str) -> None:
         """Remove the object (absent is fine)."""
         ...

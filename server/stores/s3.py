@@ -82,11 +82,6 @@ class S3ObjectStore:
             sha256 = base64.b64decode(checksum).hex()
         return StoredObject(int(answer["ContentLength"]), sha256)
 
-    def stored_sha256(self, key: str) -> str | None:
-        """The stored checksum (hex) when the store keeps one; None otherwise or when absent."""
-        stored = self.stored_object(key)
-        return None if stored is None else stored.sha256
-
     def object_size(self, key: str) -> int | None:
         """HEAD the object; None when it does not exist."""
         stored = self.stored_object(key)

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import free_port, postgres_schema, wait_until
+from support import free_port, wait_until
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-POSTGRES_ENV = "VINOVA_TEST_DATABASE_URL"
 NODE_COUNT = 10
 SECRET_KEY = "node-start-test-secret-key"
 
@@ -85,16 +84,6 @@ def healthy(server: Process) -> bool:
             return answer.status_code == 200
     except requests.RequestException:
         return False
-
-
-@pytest.fixture
-def postgres_schema_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL schema's URL (skipped without VINOVA_TEST_DATABASE_URL)."""
-    base_url = os.environ.get(POSTGRES_ENV)
-    if not base_url:
-        pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}")
-    with postgres_schema(base_url) as url:
-        yield url
 
 
 def test_ten_nodes_started_at_once_on_an_empty_database_all_serve_and_migrate_it_once(

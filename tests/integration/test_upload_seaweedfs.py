@@ -158,7 +158,8 @@ def test_the_signed_put_stores_the_bytes_with_their_checksum_and_registers(
     # SeaweedFS keeps the signed checksum, and its ETag is the MD5 of a single-part PUT.
     assert stored["ChecksumSHA256"] == checksum
     assert stored["ETag"] == f'"{hashlib.md5(capture.data).hexdigest()}"'
-    assert server.context.object_store.stored_sha256(capture.key) == capture.sha256
+    kept = server.context.object_store.stored_object(capture.key)
+    assert kept is not None and kept.sha256 == capture.sha256
     # Registration compares the checksum the store keeps: another sha256 (same key digits) is refused.
     status, body = register(server, capture, sha256=capture.sha256[:16] + "0" * 48)
     assert status == 400 and "sha256" in body["error"]["fields"]

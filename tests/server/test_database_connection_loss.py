@@ -7,20 +7,17 @@ as a database restart or a firewall would) and check that nothing is lost and no
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy
-from conftest import POSTGRES_ENV
 from server_support import ServerSetup, build_server
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
-from support import postgres_schema, wait_until
+from support import wait_until
 
 from server.db.database import Database
 from server.db.models import ActivitySample
@@ -29,13 +26,9 @@ NOW = datetime(2026, 11, 25, 18, 0, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_schema_url: str) -> str:
     """A fresh schema on the test PostgreSQL, its connections named so that a test can find them."""
-    base_url = os.environ.get(POSTGRES_ENV)
-    if not base_url:
-        pytest.skip(f"PostgreSQL only: set {POSTGRES_ENV} (.ci/run sets it)")
-    with postgres_schema(base_url) as url:
-        yield f"{url}&application_name=vinova-loss-{uuid.uuid4().hex[:10]}"
+    return f"{postgres_schema_url}&application_name=vinova-loss-{uuid.uuid4().hex[:10]}"
 
 
 def drop_connections(url: str) -> int:
