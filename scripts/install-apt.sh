@@ -9,10 +9,11 @@
 # dbus-daemon: a private session bus for the GNOME/KDE D-Bus adapters' tests.
 # xdg-desktop-portal(-wlr, and -gtk for the Access backend 1.16 needs)/pipewire: the real screenshot portal on sway.
 # mutter: GNOME's compositor, headless, whose IdleMonitor the GNOME idle clock reads.
+# valgrind: bench/bench_instructions.py counts the server's instructions per request (host-independent).
 set -euo pipefail
 packages=(xvfb xdotool x11-utils tesseract-ocr oathtool chromium haproxy openssl trayer x11-xserver-utils binutils
           sway swaybg grim wtype dbus-daemon xdg-desktop-portal xdg-desktop-portal-wlr xdg-desktop-portal-gtk
-          pipewire mutter)
+          pipewire mutter valgrind)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
