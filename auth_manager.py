@@ -315,8 +315,7 @@ class ServerAuth(AccountAdmin):
         columns it needs (issue 14's load: the ORM join of both rows was ~40 % of a config poll's CPU).
         """
         now = self.clock()
-        with self.database.read_session() as session:
-            row = session.execute(_TOKEN_LOOKUP, {"digest": digest}).first()
+        row = self.database.read_first(_TOKEN_LOOKUP, {"digest": digest})
         if row is None:
             raise AuthError("the token is not valid; sign in again")
         if row.revoked_at is not None or now >= row.expires_at or not row.is_enabled:

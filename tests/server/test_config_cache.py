@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from server.db import config_data
 from server.db.config_data import EffectiveConfigCache
@@ -103,6 +103,31 @@ def test_a_config_poll_checks_the_token_and_reads_the_config_on_one_pooled_conne
     assert again.status_code == 304
     assert len(checkouts) == 1  # the token and the config version, one checkout (one pre-ping)
     assert len(count.statements) == 2 and "auth_tokens" in count.statements[0]
+
+
+def test_postgresql_reads_in_a_request_scope_autocommit_and_sessions_after_them_are_transactions(
+    database: Database,
+) -> None:
+    if database.dialect_name != "postgresql":
+        pytest.skip("autocommit reads are PostgreSQL's: SQLite opens no transaction for a read anyway")
+    checks = iter(range(100))
+
+    def alone() -> Any:
+        """True only for a statement that is its own transaction (after a BEGIN it starts later). A new
+        text each time: psycopg prepares a text run five times, and a prepared one times differently."""
+        return text(f"SELECT statement_timestamp() = transaction_timestamp() AS check_{next(checks)}")
+
+    with database.request_scope():
+        first = database.read_first(alone(), {})
+        with database.read_session() as session:
+            in_read_session = [session.scalar(alone()), session.scalar(alone())]
+        with database.session() as session:
+            in_session = [session.scalar(alone()), session.scalar(alone())]
+        again = database.read_first(alone(), {})
+    assert first is not None and first[0] is True
+    assert in_read_session == [True, True]
+    assert in_session == [False, False]  # a BEGIN came first: the driver is out of autocommit again
+    assert again is not None and again[0] is True
 
 
 def test_in_a_request_scope_each_session_is_still_its_own_transaction(database: Database) -> None:
