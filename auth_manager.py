@@ -26,6 +26,7 @@ from server import sign_in_limits, sign_in_mail, tokens
 from server.accounts import EMAIL_PATTERN, USERNAME_PATTERN, AccountAdmin, UserSummary
 from server.db import challenges
 from server.db.challenges import MAX_CODE_ATTEMPTS, RESEND_INTERVAL
+from server.db.config_data import NEWEST_AUDIT_ID
 from server.db.database import Database
 from server.db.models import AuthToken, LoginChallenge, User
 from server.mailer import FileOutbox, Mailer
@@ -89,6 +90,9 @@ class Principal:
     email: str
     is_admin: bool
     token_expires_at: datetime
+    # The config version read with the token, in the same statement: a config poll (GET /get-config,
+    # a third of an agent's calls) then needs no second read of it (issue 14's load).
+    config_version: int = 0
 
 
 # What authenticate_digest reads, from the tables themselves (a plain Core statement: no ORM entities to
@@ -99,6 +103,7 @@ _TOKEN_LOOKUP = (
     select(
         _TOKENS.id.label("token_id"), _TOKENS.expires_at, _TOKENS.revoked_at, _TOKENS.last_used_at,
         _USERS.id.label("user_id"), _USERS.username, _USERS.email, _USERS.is_admin, _USERS.is_enabled,
+        NEWEST_AUDIT_ID.scalar_subquery().label("config_version"),
     )
     .select_from(AuthToken.__table__.join(User.__table__, _USERS.id == _TOKENS.user_id))
     .where(_TOKENS.token_hash == bindparam("digest"))
@@ -326,7 +331,8 @@ class ServerAuth(AccountAdmin):
             # A write: queued with the process's other SQLite writers, never in SQLite's busy handler.
             with self.database.write_session() as session:
                 expires_at = tokens.slide(session, use, now, self.token_ttl, client_address)
-        return Principal(row.user_id, row.username, row.email, row.is_admin, expires_at)
+        return Principal(row.user_id, row.username, row.email, row.is_admin, expires_at,
+                         int(row.config_version or 0))
 
     def logout(self, token: str) -> None:
         """Revoke a token (unknown or already revoked tokens are ignored)."""

@@ -48,9 +48,13 @@ def get_config() -> Response:
     """The caller's effective config; 304 when ``If-None-Match`` names the current ETag."""
     principal = current_principal()
     context = services()
-    # Reads only, each standing alone (the cache reads the config after its version: at least as new).
-    with context.database.read_session() as session:
-        config, version = context.config_cache.lookup(session, principal.user_id)
+    # The token check read the config version: a cached config of that version needs no read at all;
+    # a miss reads the config after the version, so at least as new (reads only, each standing alone).
+    version = principal.config_version
+    config = context.config_cache.cached(principal.user_id, version)
+    if config is None:
+        with context.database.read_session() as session:
+            config, version = context.config_cache.lookup(session, principal.user_id, version)
     etag = config_etag(config, version)
     if request.if_none_match.contains(etag):
         response = Response(status=304)

@@ -65,14 +65,14 @@ def effective_config(session: Session, user_id: int) -> dict[str, Any]:
     return {**global_config(session), **user_overrides(session, user_id)}
 
 
-# Built once: every /get-config poll runs it. On the table's column, so the session runs it as plain
-# Core, without the ORM's compile step (issue 14's load).
-_NEWEST_AUDIT_ID = select(func.max(ConfigAudit.__table__.c.id))
+# Built once: every /get-config poll reads it (with the token: auth_manager). On the table's column, so
+# it runs as plain Core, without the ORM's compile step (issue 14's load).
+NEWEST_AUDIT_ID = select(func.max(ConfigAudit.__table__.c.id))
 
 
 def config_version(session: Session) -> int:
     """A number that grows with every config change: the newest audit id (0 before any edit)."""
-    return int(session.scalar(_NEWEST_AUDIT_ID) or 0)
+    return int(session.scalar(NEWEST_AUDIT_ID) or 0)
 
 
 class EffectiveConfigCache:
@@ -89,13 +89,24 @@ class EffectiveConfigCache:
         self._version = -1
         self._entries: dict[int, dict[str, Any]] = {}
 
-    def lookup(self, session: Session, user_id: int) -> tuple[dict[str, Any], int]:
-        """The user's effective config and the config version it belongs to."""
-        version = config_version(session)
+    def cached(self, user_id: int, version: int) -> dict[str, Any] | None:
+        """The user's effective config of ``version`` when this process has it, else None (no read)."""
         with self._lock:
             found = self._entries.get(user_id) if version == self._version else None
+        return None if found is None else dict(found)
+
+    def lookup(
+        self, session: Session, user_id: int, version: int | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """The user's effective config and the config version it belongs to.
+
+        ``version``: the version the caller has just read (the token check reads it); None reads it here.
+        """
+        if version is None:
+            version = config_version(session)
+        found = self.cached(user_id, version)
         if found is not None:
-            return dict(found), version
+            return found, version
         config = effective_config(session, user_id)  # read after the version: at least as new
         with self._lock:
             if version > self._version:
