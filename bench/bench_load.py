@@ -26,7 +26,7 @@ largest passing level once.
     .venv/bin/python bench/bench_load.py --mode one --agents 1000,2000,3000,4000,5000 --step-seconds 120
     .venv/bin/python bench/bench_load.py --mode one --agents 2500 --step-seconds 300
     .venv/bin/python bench/bench_load.py --mode one --agents 5000 --warm-up-seconds 120 --step-seconds 240
-    .venv/bin/python bench/bench_load.py --mode nodes --http-reuse always --server-maxconn 64 \
+    .venv/bin/python bench/bench_load.py --mode nodes --http-reuse always --server-maxconn 8 \
         --agents 2000,4000,6000 --step-seconds 120 --confirm-seconds 300 --quiet-load 1.5
 
 ``--keep-alive`` keeps each agent's connections open between calls, as the agent's requests.Session does:

@@ -7,7 +7,7 @@ only, about 10 times slower than native), sends bench_requests' agent-minutes ov
 connection, stops the node with SIGINT and reads its ``I refs``; two runs (``1`` and ``1 + --rounds``
 agent-minutes, fresh databases) are differenced, so start-up and seeding cancel out.
 ``--idle-connections N`` keeps N more connections open and silent, as HAProxy's pool of server
-connections is between requests (bench_load.py's nodes mode allows 64 a node).
+connections is between requests (docs/deploy/haproxy.cfg allows 8 a node; the bench's 64 cost 25 %).
 
 Valgrind runs one thread at a time: what a busy node loses to threads waiting on each other is not in
 this count, nor is the kernel's work.
