@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -32,23 +33,40 @@ def requests_per_round(users: int) -> int:
     return 2 * users + 3 * screenshots
 
 
-def instructions(users: int, rounds: int, postgres: str | None) -> int:
-    """The instructions bench_requests executes in all (valgrind's ``I refs``)."""
+def cachegrind(command: list[str]) -> list[str]:
+    """``command`` under valgrind's cachegrind, counting instructions only (no cache simulation, no file)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (scripts/install-apt.sh installs it)")
-    command = [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-               sys.executable, str(PROJECT / "bench" / "bench_requests.py"),
-               "--users", str(users), "--rounds", str(rounds)]
+    return [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *command]
+
+
+def counted(output: str) -> int | None:
+    """The instruction count (``I refs``) valgrind printed in ``output``, or None."""
+    found = re.search(r"I\s+refs:\s+([\d,]+)", output)
+    return None if found is None else int(found.group(1).replace(",", ""))
+
+
+def per_request(users: int, rounds: int, count: Callable[[int], int]) -> tuple[int, int]:
+    """``count(1 + rounds) - count(1)`` and the requests of those ``rounds`` agent-minutes."""
+    base = count(1)
+    more = count(1 + rounds)
+    return more - base, rounds * requests_per_round(users)
+
+
+def instructions(users: int, rounds: int, postgres: str | None) -> int:
+    """The instructions bench_requests executes in all (valgrind's ``I refs``)."""
+    command = cachegrind([sys.executable, str(PROJECT / "bench" / "bench_requests.py"),
+                          "--users", str(users), "--rounds", str(rounds)])
     if postgres:
         command += ["--postgres", postgres]
     # The same hash seed in both runs: dict and set layouts, and so the work, do not vary between them.
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    found = counted(done.stderr)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"bench_requests under valgrind failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return int(found.group(1).replace(",", ""))
+    return found
 
 
 def main() -> None:
@@ -58,11 +76,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="extra agent-minutes of the second run")
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server (default: a new SQLite file)")
     options = parser.parse_args()
-    base = instructions(options.users, 1, options.postgres)
-    more = instructions(options.users, 1 + options.rounds, options.postgres)
-    count = options.rounds * requests_per_round(options.users)
+    spent, count = per_request(options.users, options.rounds,
+                               lambda rounds: instructions(options.users, rounds, options.postgres))
     print(f"{'PostgreSQL' if options.postgres else 'SQLite'}, {options.users} users: {count} requests of the "
-          f"agent mix cost {more - base:,} instructions, {(more - base) / count / 1e6:.3f} million a request")
+          f"agent mix cost {spent:,} instructions, {spent / count / 1e6:.3f} million a request")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,7 +36,7 @@ import requests
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT), str(PROJECT / "tests"), str(Path(__file__).resolve().parent)]
 
-from bench_instructions import requests_per_round
+from bench_instructions import cachegrind, counted, per_request
 from bench_load import SECRET_KEY, seed_users
 from bench_requests import Round
 from support import free_port, port_open, postgres_schema, wait_until
@@ -80,9 +78,7 @@ class HttpClient:
 def node_instructions(users: int, rounds: int, postgres: str | None, idle_connections: int,
                       close: bool = False) -> int:
     """The instructions a node executes from start to SIGINT, serving ``1 + rounds`` agent-minutes."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise SystemExit("valgrind is not installed (scripts/install-apt.sh installs it)")
+    command = cachegrind([sys.executable, "app.py", "--port", "PORT"])
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vinova-bench-node-")))
         database_url = (stack.enter_context(postgres_schema(postgres, "bench")) if postgres
@@ -93,8 +89,7 @@ def node_instructions(users: int, rounds: int, postgres: str | None, idle_connec
                        "VINOVA_LOG_LEVEL": "WARNING", "VINOVA_SECRET_KEY": SECRET_KEY,
                        "VINOVA_DATABASE_URL": database_url, "VINOVA_DATA_DIR": str(folder / "data")}
         log_path = folder / "node.log"
-        command = [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                   sys.executable, "app.py", "--port", str(port)]
+        command[-1] = str(port)
         with log_path.open("wb") as log:
             node = subprocess.Popen(command, cwd=PROJECT, env=environment, stdout=log,
                                     stderr=subprocess.STDOUT)
@@ -116,10 +111,10 @@ def node_instructions(users: int, rounds: int, postgres: str | None, idle_connec
                 node.kill()
                 node.wait(10)
         text = log_path.read_text(errors="replace")
-    found = re.search(r"I\s+refs:\s+([\d,]+)", text)
+    found = counted(text)
     if found is None:
         raise SystemExit(f"no instruction count from the node:\n{text[-3000:]}")
-    return int(found.group(1).replace(",", ""))
+    return found
 
 
 def main() -> None:
@@ -132,15 +127,13 @@ def main() -> None:
                         help="connections held open and silent beside the one in use")
     parser.add_argument("--close", action="store_true", help="a new connection for each request")
     options = parser.parse_args()
-    base = node_instructions(options.users, 1, options.postgres, options.idle_connections, options.close)
-    more = node_instructions(options.users, 1 + options.rounds, options.postgres, options.idle_connections,
-                             options.close)
-    count = options.rounds * requests_per_round(options.users)
+    spent, count = per_request(options.users, options.rounds, lambda rounds: node_instructions(
+        options.users, rounds, options.postgres, options.idle_connections, options.close))
     print(f"node on {'PostgreSQL' if options.postgres else 'SQLite'}, {options.users} users, "
           f"{options.idle_connections} idle connections, "
           f"{'a connection per request' if options.close else 'one kept connection'}: {count} requests "
           "of the agent mix cost "
-          f"{more - base:,} instructions, {(more - base) / count / 1e6:.3f} million a request")
+          f"{spent:,} instructions, {spent / count / 1e6:.3f} million a request")
 
 
 if __name__ == "__main__":

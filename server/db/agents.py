@@ -66,8 +66,9 @@ def upsert_device(
 
     One ``INSERT … ON CONFLICT (user_id, uid) DO UPDATE``, so two first posts of one device never
     collide. No identity means an old agent: the user's default device. A report field the agent
-    did not send keeps its stored value. ``lock_class`` (PostgreSQL): the same statement first takes
-    the transaction's advisory lock ``(lock_class, user_id)``, a round trip fewer than a SELECT of it.
+    did not send keeps its stored value. ``lock_class``: on PostgreSQL the same statement first takes
+    the transaction's advisory lock ``(lock_class, user_id)``, a round trip fewer than a SELECT of it;
+    SQLite admits one writer at a time, so there is nothing to take.
     """
     uid = identity.id if identity is not None else DEFAULT_DEVICE_UID
     name = identity.name if identity is not None else DEFAULT_DEVICE_NAME
