@@ -39,6 +39,11 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 # was a round trip per request, ~15 % of a busy node's time (issue 14). A connection that breaks while in
 # use fails its one request with a 503 (app.py) and the pool replaces it.
 PING_AFTER_IDLE_SECONDS = 10.0
+# Connections the pool keeps open: one per thread of a node (app.serve_options) plus the background jobs.
+# SQLAlchemy's default keeps 5 and closes every connection above that when it is returned, so eight busy
+# threads opened and closed ~10 PostgreSQL connections a second (a backend forked, authenticated and its
+# caches rebuilt each time) under issue 14's load; SQLite reran its pragmas as often.
+POOL_SIZE = 10
 _RETURNED_AT = "vinova_returned_at"
 
 
@@ -115,7 +120,7 @@ class Database:
             connect_args = {"timeout": 30, "check_same_thread": False}
         elif self.dialect_name == "postgresql" and "connect_timeout" not in parsed.query:
             connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_size=POOL_SIZE)
         # A local file has no connection a server could drop: no ping there.
         self.idle_ping: IdlePing | None = None
         if self.dialect_name == "sqlite":

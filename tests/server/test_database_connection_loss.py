@@ -7,7 +7,9 @@ as a database restart or a firewall would) and check that nothing is lost and no
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,29 @@ def test_a_connection_in_steady_use_is_not_pinged_so_its_loss_fails_one_transact
             backend_pid(database)
         assert failure.value.connection_invalidated
         assert backend_pid(database) not in (0, first)
+    finally:
+        database.dispose()
+
+
+def test_eight_threads_at_once_keep_their_connections_open_between_requests(postgres_url: str) -> None:
+    """A node's eight waitress threads reuse eight connections: none is closed on return and reopened."""
+    database = Database(postgres_url)
+    threads = 8
+    barrier = threading.Barrier(threads)
+    seen: set[int] = set()
+
+    def work() -> None:
+        for _ in range(10):
+            barrier.wait(10)  # all eight hold a connection at the same moment
+            with database.session() as session:
+                seen.add(int(session.scalar(text("SELECT pg_backend_pid()")) or 0))
+                barrier.wait(10)
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [pool.submit(work) for _ in range(threads)]:
+                future.result()
+        assert len(seen) == threads, f"{len(seen)} connections opened for {threads} threads"
     finally:
         database.dispose()
 
