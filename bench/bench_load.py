@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -145,15 +146,17 @@ def seed_users(database_url: str, count: int) -> list[tuple[str, str]]:
 
 
 def start_node(
-    port: int, environ: dict[str, str], log_path: Path, workers: int = 1
+    port: int, environ: dict[str, str], log_path: Path, workers: int = 1, threads: int = 0
 ) -> subprocess.Popen[bytes]:
-    """``python app.py --port PORT`` (``workers`` > 1: gunicorn with that many processes) with ``environ``.
+    """``python app.py --port PORT [--threads N]`` (``workers`` > 1: gunicorn with that many processes).
 
     Returns once it accepts connections.
     """
     env = {**os.environ, "VINOVA_ENV_FILE": "", "VINOVA_LOG_LEVEL": "WARNING",
            "VINOVA_SECRET_KEY": SECRET_KEY, **environ}
-    command = [sys.executable, "app.py", "--port", str(port)] if workers <= 1 else [
+    threading = ["--threads", str(threads)] if threads else []
+    command = [sys.executable, "app.py", "--port", str(port), *threading]
+    command = command if workers <= 1 else [
         sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:create_app()"]
     process = subprocess.Popen(command, cwd=PROJECT, env=env,
                                stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
@@ -176,13 +179,14 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextmanager
-def one_node(work: Path, agents: int, workers: int = 1) -> Iterator[tuple[Target, list[tuple[str, str]]]]:
+def one_node(work: Path, agents: int, workers: int = 1,
+             threads: int = 0) -> Iterator[tuple[Target, list[tuple[str, str]]]]:
     """Mode (a): one node on SQLite with the local store (``python app.py``, or gunicorn ``workers``)."""
     database_url = f"sqlite:///{work / 'server' / 'vinova.db'}"
     pairs = seed_users(database_url, agents)
     port = free_port()
     node = start_node(port, {"VINOVA_DATA_DIR": str(work / "server"), "VINOVA_DATABASE_URL": database_url},
-                      work / "node.log", workers)
+                      work / "node.log", workers, threads)
     try:
         yield Target(f"http://127.0.0.1:{port}", (node.pid,), "", {}), pairs
     finally:
@@ -299,6 +303,8 @@ def main() -> None:
                         help="HAProxy's maxconn per node in --mode nodes (0: no limit)")
     parser.add_argument("--workers", type=int, default=1,
                         help="--mode one: gunicorn with this many worker processes (1: python app.py)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="python app.py --threads N for the node(s) (0: its default)")
     parser.add_argument("--warm-up-seconds", type=float, default=0.0,
                         help="run the largest level this long first, unmeasured (0: start cold)")
     parser.add_argument("--json", type=Path, help="append each step's figures to this file (JSON lines)")
@@ -312,11 +318,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vinova-load-") as directory:
         work = Path(directory)
         if arguments.mode == "one":
-            environment = one_node(work, max(levels), arguments.workers)
+            environment = one_node(work, max(levels), arguments.workers, arguments.threads)
         else:
             from load_nodes import two_nodes
 
-            environment = two_nodes(work, max(levels), seed_users, start_node, stop, arguments.http_reuse,
+            node = functools.partial(start_node, threads=arguments.threads)
+            environment = two_nodes(work, max(levels), seed_users, node, stop, arguments.http_reuse,
                                     arguments.server_maxconn)
         with environment as (target, pairs):
             print(f"serving at {target.base_url}; server pids {target.server_pids}")

@@ -31,6 +31,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HAPROXY_TEMPLATE = PROJECT_ROOT / "docs" / "deploy" / "haproxy.cfg"
 NODE_START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+# Request threads per node, one for each request HAProxy sends it at once (maxconn in haproxy.cfg).
+NODE_THREADS = 4
 _PLACEHOLDER = re.compile(r"\$\{(VINOVA_[A-Z0-9_]+)\}")
 
 
@@ -91,7 +93,8 @@ def _start_node(name: str, directory: Path, environ: Mapping[str, str]) -> Node:
     log_path = directory / "node.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, str(PROJECT_ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
+             "--threads", str(NODE_THREADS)],
             cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     return Node(name, f"http://127.0.0.1:{port}", process, log_path)

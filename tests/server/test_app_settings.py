@@ -111,6 +111,19 @@ def test_python_app_py_without_a_secret_key_on_postgresql_exits_with_a_plain_mes
     assert finished.stdout == ""
 
 
+@pytest.mark.parametrize("threads", ["0", "11", "many"])
+def test_python_app_py_refuses_a_thread_count_its_database_pool_cannot_keep_connections_for(
+    threads: str, tmp_path: Path,
+) -> None:
+    finished = subprocess.run(
+        [sys.executable, "app.py", "--threads", threads], cwd=PROJECT_DIR, capture_output=True, text=True,
+        timeout=60, check=False, env={**os.environ, "VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path)},
+    )
+    assert finished.returncode == 2
+    assert "--threads" in finished.stderr and "Traceback" not in finished.stderr
+    assert not (tmp_path / "vinova.db").exists()  # refused before anything was opened
+
+
 def test_workers_starting_together_all_get_the_one_generated_secret_key(tmp_path: Path) -> None:
     overrides = {"VINOVA_ENV_FILE": "", "VINOVA_DATA_DIR": str(tmp_path / "data")}
     worker_count = 16
