@@ -302,7 +302,7 @@ def main() -> None:
     parser.add_argument("--server-maxconn", type=int, default=0,
                         help="HAProxy's maxconn per node in --mode nodes (0: no limit)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="--mode one: gunicorn with this many worker processes (1: python app.py)")
+                        help="gunicorn with this many worker processes for each node (1: python app.py)")
     parser.add_argument("--threads", type=int, default=0,
                         help="python app.py --threads N for the node(s) (0: its default)")
     parser.add_argument("--warm-up-seconds", type=float, default=0.0,
@@ -322,7 +322,7 @@ def main() -> None:
         else:
             from load_nodes import two_nodes
 
-            node = functools.partial(start_node, threads=arguments.threads)
+            node = functools.partial(start_node, workers=arguments.workers, threads=arguments.threads)
             environment = two_nodes(work, max(levels), seed_users, node, stop, arguments.http_reuse,
                                     arguments.server_maxconn)
         with environment as (target, pairs):

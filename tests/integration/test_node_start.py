@@ -139,9 +139,9 @@ def test_gunicorn_with_two_workers_on_sqlite_shares_one_key_and_sign_in_holds_ac
 
     port = free_port()
     environment = clean_environment({})
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
-               "--access-logfile", "-", "--access-logformat", "worker=%(p)s %(m)s %(U)s %(s)s",
-               "app:create_app()"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf", "-w", "2",
+               "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
+               "--access-logformat", "worker=%(p)s %(m)s %(U)s %(s)s", "app:create_app()"]
     server = start(command, tmp_path / "gunicorn", port, environment)
     data_dir = tmp_path / "gunicorn" / "data"
     try:
@@ -179,3 +179,4 @@ def test_gunicorn_with_two_workers_on_sqlite_shares_one_key_and_sign_in_holds_ac
     assert len(served_by_worker(log)) == 4 * 2 + len(statuses)
     assert (data_dir / "secret_key").is_file()
     assert not [path.name for path in data_dir.iterdir() if path.name.startswith(".secret_key")]
+    assert log.count("daily retention purge scheduled in worker") == 2  # each worker runs it, as app.py does

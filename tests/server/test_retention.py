@@ -3,6 +3,9 @@ stays, the audit row, the dry run, one daily run across two nodes, the CLI and t
 
 from __future__ import annotations
 
+import logging
+import threading
+import types
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,3 +198,19 @@ def test_the_daily_thread_runs_the_purge_and_stops_at_once(server: Server) -> No
         assert run.trigger == "daily" and run.scheduled_day == (START + timedelta(days=70)).date()
     # Checked many times since, it ran once: the day is done.
     assert _count(server, RetentionRun) == 1
+
+
+def test_gunicorn_workers_each_start_the_daily_thread_and_stop_it_when_they_exit(server: Server) -> None:
+    from server import gunicorn_conf
+
+    def purge_threads() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name == "daily-purge"]
+
+    worker = types.SimpleNamespace(wsgi=server.app, pid=4321, log=logging.getLogger("gunicorn.error"))
+    assert not purge_threads()
+    gunicorn_conf.post_worker_init(worker)
+    [thread] = purge_threads()
+    assert thread.is_alive()
+    gunicorn_conf.worker_exit(None, worker)
+    thread.join(5)
+    assert not thread.is_alive()
