@@ -16,7 +16,8 @@ once per agent and not part of the steady load measured here.
 
 Modes:
   one    ``python app.py`` (waitress) on SQLite with the local screenshot store.
-  nodes  two ``python app.py`` on PostgreSQL and SeaweedFS's S3 behind HAProxy (bench/load_nodes.py).
+  nodes  two ``python app.py`` (``--workers N``: two gunicorns) on PostgreSQL and SeaweedFS's S3
+         behind HAProxy (bench/load_nodes.py).
 
 For each number of agents in ``--agents`` (a step search, ``--step-seconds`` each) the bench prints
 requests per second, latency percentiles, errors, server CPU ms per request and the generator's CPU;
@@ -26,8 +27,8 @@ largest passing level once.
     .venv/bin/python bench/bench_load.py --mode one --agents 1000,2000,3000,4000,5000 --step-seconds 120
     .venv/bin/python bench/bench_load.py --mode one --agents 2500 --step-seconds 300
     .venv/bin/python bench/bench_load.py --mode one --agents 5000 --warm-up-seconds 120 --step-seconds 240
-    .venv/bin/python bench/bench_load.py --mode nodes --http-reuse always --server-maxconn 8 \
-        --agents 2000,4000,6000 --step-seconds 120 --confirm-seconds 300 --quiet-load 1.5
+    .venv/bin/python bench/bench_load.py --mode nodes --http-reuse always --server-maxconn 2 --workers 2 \
+        --agents 8000,9000 --warm-up-seconds 120 --step-seconds 315
 
 ``--keep-alive`` keeps each agent's connections open between calls, as the agent's requests.Session does:
 one waitress node then stops accepting at about 100 agents (its default ``connection_limit``).
@@ -157,7 +158,8 @@ def start_node(
     threading = ["--threads", str(threads)] if threads else []
     command = [sys.executable, "app.py", "--port", str(port), *threading]
     command = command if workers <= 1 else [
-        sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:create_app()"]
+        sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf", "-w", str(workers),
+        "-b", f"127.0.0.1:{port}", "app:create_app()"]
     process = subprocess.Popen(command, cwd=PROJECT, env=env,
                                stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
     wait_until(lambda: port_open(port) or process.poll() is not None, 60, message=f"node on {port}")

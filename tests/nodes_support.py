@@ -31,8 +31,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HAPROXY_TEMPLATE = PROJECT_ROOT / "docs" / "deploy" / "haproxy.cfg"
 NODE_START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
-# Request threads per node, one for each request HAProxy sends it at once (maxconn in haproxy.cfg).
-NODE_THREADS = 4
+# Request threads per node: one for each request HAProxy sends it at once (the config's maxconn).
+_MAXCONN = re.search(r"default-server .* maxconn (\d+)", HAPROXY_TEMPLATE.read_text())
+assert _MAXCONN is not None, f"no default-server maxconn in {HAPROXY_TEMPLATE}"
+NODE_THREADS = int(_MAXCONN[1])
 _PLACEHOLDER = re.compile(r"\$\{(VINOVA_[A-Z0-9_]+)\}")
 
 
