@@ -51,10 +51,31 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def _read_whole(file: Any, block_size: int = 8192) -> list[bytes]:
+    """A ``wsgi.file_wrapper`` that reads the file at once and closes it before anything is sent."""
+    with file:
+        return [file.read()]
+
+
+def _files_closed_at_once(app: Any) -> Any:
+    """``app`` with every file it sends (``send_file``, static files) read whole and closed at once.
+
+    werkzeug's server drains the request after the response and closes the response afterwards, but when
+    the browser has reset the connection (a page left while its script was loading) the draining raises
+    and the close is skipped: the file then closes in the garbage collector with a ResourceWarning, which
+    this suite treats as an error (seen once in CI, static/diary.js).
+    """
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["wsgi.file_wrapper"] = _read_whole
+        return app(environ, start_response)
+
+    return wrapped
+
+
 @contextmanager
 def live_server(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve a WSGI ``app`` on 127.0.0.1 in a background thread; yields its base URL."""
-    server = make_server("127.0.0.1", port or 0, app, threaded=True)
+    server = make_server("127.0.0.1", port or 0, _files_closed_at_once(app), threaded=True)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
     )
