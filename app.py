@@ -206,8 +206,8 @@ CONNECTION_LIMIT = 4096
 # One node alone on a machine keeps 8 request threads busy; several nodes sharing its cores run better on
 # fewer (``--threads 4`` behind a balancer that sends each node 4 requests at once): every thread that
 # waits on the database hands the GIL over when it is back, and 16 threads on 2 cores spent a third of
-# the nodes' CPU doing so (issue 14's load: 2.9 against 2.0 ms a request, p99 3 s against 83 ms). The
-# database pool keeps this many connections and more (server/db/database.py POOL_SIZE).
+# the nodes' CPU doing so (issue 14's load, 8,000 agents: 2.9 against 2.0 ms a request, p99 2.3 s
+# against 83 ms). The database pool keeps this many connections and more (server/db/database.py POOL_SIZE).
 DEFAULT_THREADS = 8
 
 

@@ -155,11 +155,13 @@ def start_node(
     """
     env = {**os.environ, "VINOVA_ENV_FILE": "", "VINOVA_LOG_LEVEL": "WARNING",
            "VINOVA_SECRET_KEY": SECRET_KEY, **environ}
-    threading = ["--threads", str(threads)] if threads else []
-    command = [sys.executable, "app.py", "--port", str(port), *threading]
-    command = command if workers <= 1 else [
-        sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf", "-w", str(workers),
-        "-b", f"127.0.0.1:{port}", "app:create_app()"]
+    if workers > 1:
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf", "-w", str(workers),
+                   "-b", f"127.0.0.1:{port}", "app:create_app()"]
+    else:
+        command = [sys.executable, "app.py", "--port", str(port)]
+        if threads:
+            command += ["--threads", str(threads)]
     process = subprocess.Popen(command, cwd=PROJECT, env=env,
                                stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
     wait_until(lambda: port_open(port) or process.poll() is not None, 60, message=f"node on {port}")

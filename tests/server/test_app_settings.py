@@ -112,7 +112,7 @@ def test_python_app_py_without_a_secret_key_on_postgresql_exits_with_a_plain_mes
 
 
 @pytest.mark.parametrize("threads", ["0", "11", "many"])
-def test_python_app_py_refuses_a_thread_count_its_database_pool_cannot_keep_connections_for(
+def test_python_app_py_refuses_a_thread_count_outside_one_to_the_database_pool_size(
     threads: str, tmp_path: Path,
 ) -> None:
     finished = subprocess.run(
